@@ -1,0 +1,1 @@
+"""Cross-stage pieces: atomic file writes, one-line CLI errors, typed TOML configs, challenge metrics."""

@@ -1,0 +1,27 @@
+"""Entry-point wrapper: bad input ends with one line on stderr and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from common.errors import PipelineError
+
+
+def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        code = main(argv)
+    except PipelineError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        sys.exit(3)
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)

@@ -1,0 +1,1 @@
+"""Stage 1: MPD slices -> compact artifacts; synthetic MPD; local challenge sets."""
