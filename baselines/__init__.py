@@ -1,0 +1,1 @@
+"""Reference recommenders every model is compared with, and the fillers of short lists."""

@@ -1,0 +1,1 @@
+"""The stage runner behind run.py: configuration, stage order, skipping of finished stages."""

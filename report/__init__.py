@@ -1,0 +1,1 @@
+"""The run report: report.md and PNG plots under OUT/report/."""

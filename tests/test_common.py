@@ -1,0 +1,76 @@
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.config import from_dict, load_toml
+from common.errors import PipelineError
+from common.io import atomic_path, load_npz, save_npz
+from common.stages import run_stage, stage_key
+
+
+def test_atomic_path_keeps_old_file_when_writer_fails(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_unwritable_folder_is_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PipelineError, match="cannot write"):
+        save_npz(blocker / "sub" / "a.npz", x=np.zeros(3))
+
+
+def test_npz_round_trip_and_corrupt_file(tmp_path):
+    save_npz(tmp_path / "a.npz", x=np.arange(4))
+    assert load_npz(tmp_path / "a.npz")["x"].tolist() == [0, 1, 2, 3]
+    (tmp_path / "b.npz").write_bytes(b"garbage")
+    with pytest.raises(PipelineError, match="b.npz"):
+        load_npz(tmp_path / "b.npz")
+
+
+@dataclass
+class Inner:
+    lr: float = 0.1
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    steps: int = 3
+    ranges: list[float] = field(default_factory=list)
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_config_types_and_unknown_keys(tmp_path):
+    cfg = from_dict(Outer, {"steps": 5, "ranges": [0.5, 1], "inner": {"lr": 1}}, "t")
+    assert cfg.steps == 5 and cfg.inner.lr == 1.0 and isinstance(cfg.inner.lr, float)
+    with pytest.raises(PipelineError, match="unknown key"):
+        from_dict(Outer, {"stepz": 5}, "t")
+    with pytest.raises(PipelineError, match="t.steps"):
+        from_dict(Outer, {"steps": "5"}, "t")
+    (tmp_path / "bad.toml").write_text("[run\n")
+    with pytest.raises(PipelineError, match="bad.toml"):
+        load_toml(tmp_path / "bad.toml")
+
+
+def test_stage_skipped_when_key_unchanged(tmp_path):
+    calls = []
+
+    def work():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    key = stage_key("s", {"a": 1})
+    assert run_stage(tmp_path / "s", key, work)["skipped"] is False
+    assert run_stage(tmp_path / "s", key, work)["skipped"] is True
+    assert run_stage(tmp_path / "s", stage_key("s", {"a": 2}), work)["n"] == 2
+    assert run_stage(tmp_path / "s", stage_key("s", {"a": 2}), work, force=True)["n"] == 3
+    assert len(calls) == 3
