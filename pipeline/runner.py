@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import PipelineError
 from common.io import load_npz, save_npz
 from common.stages import run_stage, stage_key
 from pipeline.config import PipelineConfig
@@ -40,10 +41,27 @@ class Runner:
         self.timings[name] = result["seconds"]
         return result
 
+    def run(self, mpd: Path | None, challenge: Path | None, truth: Path | None) -> dict:
+        """All stages in order; returns the metric tables (validation, and test when truth is known)."""
+        if mpd is None:
+            mpd, challenge, truth = self.data()
+        art = self.preprocess(mpd, challenge)
+        lists: dict[str, Path] = {}
+        if "baselines" in self.cfg.run.stages:
+            lists |= self.baselines(art)
+        final = self.cfg.run.final
+        if final not in lists:
+            raise PipelineError(f"{self.cfg.path} [run].final: no model {final!r} in this run; have {', '.join(lists)}")
+        submission = self.submission(art, lists[final], challenge)
+        tables = self.evaluate(art, lists, truth)
+        self.report(art, tables, final)
+        print(_print_tables(tables, final, submission))
+        return tables
+
     # ---- data -------------------------------------------------------------------------
     def data(self) -> tuple[Path, Path, Path]:
         """The embedded default: synthetic MPD plus a local challenge set held out of it."""
-        from preprocess.challenge import build_challenge
+        from preprocess.challenge import make_challenge
         from preprocess.synthetic import write_mpd
 
         run = self.cfg.run
@@ -51,8 +69,7 @@ class Runner:
 
         def make() -> dict:
             write_mpd(folder / "mpd", run.synthetic_playlists, run.seed)
-            build_challenge(folder / "mpd", folder / "local", run.test_per_category, run.seed)
-            return {}
+            return make_challenge(folder / "mpd", folder / "local", run.test_per_category, run.seed)
 
         self._stage("data", (run.synthetic_playlists, run.test_per_category, run.seed), make)
         local = folder / "local"
@@ -65,7 +82,7 @@ class Runner:
         folder = self.out / "artifacts"
         inputs = (_files_signature(mpd), _files_signature(challenge), self.keys.get("data"))
         self._stage("artifacts", (inputs, self.cfg.sections.get("preprocess")),
-                    lambda: build(mpd, folder, self.cfg.preprocess, challenge=challenge).manifest)
+                    lambda: build(mpd, folder, self.cfg.preprocess, challenge=challenge).manifest["counts"])
         return load_artifacts(folder)
 
     # ---- models -----------------------------------------------------------------------
@@ -93,6 +110,60 @@ class Runner:
 
         self._stage("baselines", (self.keys["artifacts"], self.cfg.sections.get("baselines")), fit_and_predict)
         return {n: folder / f"{n}.npz" for n in names}
+
+
+    # ---- submission and evaluation ---------------------------------------------------
+    def submission(self, art: Artifacts, lists: Path, challenge: Path) -> Path:
+        from baselines.models import Popularity
+        from submission.verify import find_problems, format_report
+        from submission.csvio import read_submission
+        from preprocess.mpd import read_challenge
+        from submission.writer import write_submission
+
+        run = self.cfg.run
+        path = self.out / "submission.csv"
+        ps = art.playlists("challenge")
+        start = time.perf_counter()
+        write_submission(path, ps.pid, load_lists(lists, "challenge"), art.vocab.track_uri, ps.tracks,
+                         Popularity(art.playlists("train")).order(), run.team_name, run.email)
+        findings = find_problems(read_submission(path), read_challenge(challenge))
+        if findings:
+            raise PipelineError(f"{path}: the written submission breaks the rules: {format_report(read_submission(path), findings)}")
+        self.timings["submission"] = time.perf_counter() - start
+        log.info("submission %s verified: %d playlists x 500 tracks", path, len(ps))
+        return path
+
+    def evaluate(self, art: Artifacts, lists: dict[str, Path], truth: Path | None) -> dict[str, dict]:
+        from report.evaluation import attach_truth, evaluate_ids
+
+        val = art.playlists("val")
+        tables = {"val": {name: evaluate_ids(load_lists(p, "val"), val, art.vocab) for name, p in lists.items()}}
+        if truth is not None:
+            test = attach_truth(art.playlists("challenge"), truth, art.vocab)
+            tables["test"] = {name: evaluate_ids(load_lists(p, "challenge"), test, art.vocab) for name, p in lists.items()}
+        from common.io import write_json
+        write_json(self.out / "metrics.json", tables)
+        return tables
+
+    def report(self, art: Artifacts, tables: dict, final: str) -> Path:
+        from report.write import ReportInputs, write_report
+
+        inputs = ReportInputs(
+            title="Playlist continuation run", config_path=str(self.cfg.path), dataset=art.manifest,
+            val=tables["val"], test=tables.get("test", {}), timings=dict(self.timings), final=final,
+        )
+        path = write_report(self.out / "report", inputs)
+        log.info("report %s", path)
+        return path
+
+
+def _print_tables(tables: dict, final: str, submission: Path) -> str:
+    from report.tables import metrics_table
+
+    split = "test" if "test" in tables else "val"
+    what = "local challenge set (test)" if split == "test" else "validation playlists (no truth for the challenge set)"
+    return (f"\nMetrics on the {what}, per category; submission from {final!r}: {submission}\n\n"
+            + metrics_table(tables[split]) + "\n")
 
 
 def load_lists(path: Path, split: str) -> np.ndarray:

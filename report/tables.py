@@ -7,21 +7,19 @@ SHORT = {"r_precision": "R-prec", "ndcg": "NDCG", "clicks": "clicks"}
 
 
 def metrics_table(table: dict[str, dict]) -> str:
-    """table: model -> common.metrics.summarize() output. One row per category and overall,
-    one column group (R-prec / NDCG / clicks) per model."""
+    """table: model -> common.metrics.summarize() output. One block per metric; rows are the
+    categories and the overall mean, columns the models."""
     models = list(table)
     cats = sorted({c for m in models for c in table[m]["per_category"]}, key=int)
-    head = ["category"] + [f"{m} {SHORT[k]}" for m in models for k in SHORT]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in cats:
-        cells = [f"{c} {BY_ID[int(c)].name}"]
-        for m in models:
-            row = table[m]["per_category"].get(c)
-            cells += [_fmt(row.get(k) if row else None, k) for k in SHORT]
-        lines.append("| " + " | ".join(cells) + " |")
-    cells = ["**all**"] + [f"**{_fmt(table[m][k], k)}**" for m in models for k in SHORT]
-    lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    blocks = []
+    for key, label in SHORT.items():
+        lines = ["| " + " | ".join([f"{label}: category", *models]) + " |", "|" + "---|" * (len(models) + 1)]
+        for c in cats:
+            cells = [_fmt(table[m]["per_category"].get(c, {}).get(key), key) for m in models]
+            lines.append("| " + " | ".join([f"{c} {BY_ID[int(c)].name}", *cells]) + " |")
+        lines.append("| " + " | ".join(["**all**", *(f"**{_fmt(table[m][key], key)}**" for m in models)]) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def simple_table(header: list[str], rows: list[list]) -> str:
