@@ -1,0 +1,87 @@
+"""The stage runner end to end on a tiny synthetic MPD: determinism, skipping, kill and resume."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = """
+[run]
+synthetic_playlists = 1500
+test_per_category = 8
+stages = ["baselines"]
+final = "item_knn"
+[preprocess]
+min_track_count = 2
+min_artist_count = 2
+val_per_category = 8
+"""
+
+
+def run(out: Path, cfg: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "run.py", "--out", str(out), "--config", str(cfg), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("run")
+    cfg = folder / "tiny.toml"
+    cfg.write_text(TINY)
+    out = folder / "a"
+    proc = run(out, cfg)
+    return cfg, out, proc
+
+
+def test_default_run_writes_submission_report_and_table(tiny):
+    cfg, out, proc = tiny
+    assert (out / "submission.csv").exists() and (out / "report" / "report.md").exists()
+    assert "R-prec: category" in proc.stdout and "item_knn" in proc.stdout
+    lines = (out / "submission.csv").read_text().splitlines()
+    assert lines[0].startswith("team_info,") and len(lines) == 1 + 80
+    assert all(len(line.split(",")) == 501 for line in lines[1:])
+    verify = subprocess.run([sys.executable, "-m", "submission.verify", "--submission", str(out / "submission.csv"),
+                             "--challenge", str(out / "data/local/challenge_set.json")], cwd=ROOT, capture_output=True)
+    assert verify.returncode == 0
+
+
+def test_rerun_skips_finished_stages_and_is_byte_identical(tiny, tmp_path):
+    cfg, out, _ = tiny
+    before = (out / "submission.csv").read_bytes()
+    proc = run(out, cfg)
+    assert proc.stderr.count("up to date, skipped") >= 3
+    assert (out / "submission.csv").read_bytes() == before
+    fresh = tmp_path / "b"
+    run(fresh, cfg)
+    assert (fresh / "submission.csv").read_bytes() == before
+
+
+def test_killed_run_resumes_to_the_same_submission(tiny, tmp_path):
+    cfg, out, _ = tiny
+    target = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "run.py", "--out", str(target), "--config", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (target / "data" / "stage.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (target / "submission.csv").exists()
+    resumed = run(target, cfg)
+    assert "data: up to date, skipped" in resumed.stderr
+    assert (target / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
+
+
+def test_bad_config_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\nfinal = 3\n")
+    proc = run(tmp_path / "o", bad, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "bad.toml" in proc.stderr
