@@ -27,13 +27,15 @@ def playlist_metrics(rec: np.ndarray, rec_artist: np.ndarray, truth: sp.csr_matr
     rec = np.asarray(rec, dtype=np.int64)[:, :MAX_RECS]
     rec_artist = np.asarray(rec_artist, dtype=np.int64)[:, :MAX_RECS]
     n_pl, k = rec.shape
+    truth, truth_artist = _structure(truth), _structure(truth_artist)
     g = np.diff(truth.indptr) if n_truth is None else np.asarray(n_truth, dtype=np.int64)
     rows = np.repeat(np.arange(n_pl, dtype=np.int64), k).reshape(n_pl, k)
-    hit = (rec >= 0) & _first_occurrence(rows, rec) & _member(rows, rec, truth)
+    in_g = _member(rows, rec, truth)
+    hit = in_g & _first_occurrence(rec)
     in_r = np.arange(k)[None, :] < g[:, None]
 
     track_hits = (hit & in_r).sum(axis=1)
-    credit = ~hit & in_r & (rec_artist >= 0) & _member(rows, rec_artist, truth_artist)
+    credit = ~in_g & in_r & (rec_artist >= 0) & _member(rows, rec_artist, truth_artist)
     pairs = np.unique(rows[credit] * (truth_artist.shape[1] + 1) + rec_artist[credit])
     artist_hits = np.bincount(pairs // (truth_artist.shape[1] + 1), minlength=n_pl)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -62,20 +64,36 @@ def summarize(per_playlist: dict[str, np.ndarray], category: np.ndarray) -> dict
     return out
 
 
-def _first_occurrence(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """True where (row, item) appears for the first time reading each row left to right."""
-    flat = rows.ravel() * (items.max(initial=0) + 2) + (items.ravel() + 1)
-    _, first = np.unique(flat, return_index=True)
-    mask = np.zeros(flat.size, dtype=bool)
-    mask[first] = True
-    return mask.reshape(items.shape)
+def _structure(m: sp.spmatrix) -> sp.csr_matrix:
+    """Binary CSR with sorted, unique indices: G is a set, and sorted rows make lookups binary searches."""
+    m = m.tocsr()
+    if not m.data.all():
+        m = m.copy()
+        m.eliminate_zeros()
+    out = sp.csr_matrix((np.ones(len(m.indices), dtype=np.int8), m.indices, m.indptr), shape=m.shape)
+    out.sum_duplicates()
+    out.data[:] = 1
+    return out
+
+
+def _first_occurrence(items: np.ndarray) -> np.ndarray:
+    """True where an item appears for the first time reading its row left to right.
+
+    Row-wise sorts: one plain sort proves the usual case (no repeats) cheaply."""
+    ordered = np.sort(items, axis=1)
+    if not (ordered[:, 1:] == ordered[:, :-1]).any():
+        return np.ones(items.shape, dtype=bool)
+    order = np.argsort(items, axis=1, kind="stable")
+    ordered = np.take_along_axis(items, order, axis=1)
+    first_sorted = np.ones(items.shape, dtype=bool)
+    first_sorted[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.empty(items.shape, dtype=bool)
+    np.put_along_axis(first, order, first_sorted, axis=1)
+    return first
 
 
 def _member(rows: np.ndarray, items: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
-    """items[p, j] is a nonzero column of truth row p."""
-    width = truth.shape[1] + 1
-    t_rows = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr))
-    keys = t_rows * width + truth.indices.astype(np.int64)
+    """items[p, j] is a column of truth row p (truth canonical, so each lookup is a binary search)."""
     valid = (items >= 0) & (items < truth.shape[1])
-    q = rows * width + np.where(valid, items, 0)
-    return valid & np.isin(q, keys)
+    found = truth[rows.ravel(), np.where(valid, items, 0).ravel()]
+    return valid & (np.asarray(found).reshape(items.shape) != 0)
