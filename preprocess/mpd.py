@@ -5,14 +5,19 @@ playlist) so that later code vectorises over entries instead of walking nested d
 """
 from __future__ import annotations
 
+import collections
 import gzip
-import json
+import itertools
+import multiprocessing
+import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator
 
 import numpy as np
+import msgspec
+from tqdm import tqdm
 
 from common.errors import PipelineError
 
@@ -59,14 +64,19 @@ def slice_files(folder: str | Path) -> list[Path]:
 def load_json(path: str | Path) -> Any:
     """Parse a .json or .json.gz file; any failure is one line naming the file."""
     path = Path(path)
+    try:
+        return msgspec.json.decode(_read_bytes(path))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
+
+
+def _read_bytes(path: Path) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            return json.loads(fh.read())
+            return fh.read()
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PipelineError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
     except (OSError, EOFError) as exc:
         raise PipelineError(f"{path}: unreadable or truncated ({exc})") from None
 
@@ -85,6 +95,14 @@ def iter_slices(folder: str | Path) -> Iterator[Slice]:
 
 def playlists_to_slice(path: Path, playlists: list[Any], require_num_tracks: bool) -> Slice:
     """Validate and flatten playlist dicts; the first problem found stops with file and pid."""
+    pids, names, has_name, num_tracks, indptr = _playlist_fields(path, playlists, require_num_tracks)
+    entries = [t for pl in playlists for t in pl["tracks"]]
+    cols = _entry_columns(path, playlists, entries)
+    return Slice(path=path, pid=pids, name=names, has_name=has_name, num_tracks=num_tracks, indptr=indptr, **cols)
+
+
+def _playlist_fields(path: Path, playlists: list[Any], require_num_tracks: bool) -> tuple:
+    """Playlist-level checks and columns: pid, name, has_name, num_tracks, indptr."""
     pids, names, has_name, num_tracks, lengths = [], [], [], [], []
     for i, pl in enumerate(playlists):
         where = f"{path}: playlist #{i}"
@@ -108,15 +126,10 @@ def playlists_to_slice(path: Path, playlists: list[Any], require_num_tracks: boo
         has_name.append(name is not None and name != "")
         num_tracks.append(n)
         lengths.append(len(tracks))
-    entries = [t for pl in playlists for t in pl["tracks"]]
-    cols = _entry_columns(path, playlists, entries)
     indptr = np.zeros(len(pids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
-    return Slice(
-        path=path, pid=np.asarray(pids, dtype=np.int64), name=names,
-        has_name=np.asarray(has_name, dtype=bool), num_tracks=np.asarray(num_tracks, dtype=np.int32),
-        indptr=indptr, **cols,
-    )
+    return (np.asarray(pids, dtype=np.int64), names, np.asarray(has_name, dtype=bool),
+            np.asarray(num_tracks, dtype=np.int32), indptr)
 
 
 def _entry_columns(path: Path, playlists: list[dict], entries: list[Any]) -> dict[str, Any]:
@@ -195,3 +208,342 @@ def read_challenge(path: str | Path) -> Challenge:
 def _first_duplicate(pids: np.ndarray) -> int | None:
     uniq, counts = np.unique(pids, return_counts=True)
     return int(uniq[counts > 1][0]) if (counts > 1).any() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk path: slices reduced to integer ids. Stages that read the whole MPD (1M playlists,
+# 66M entries) never hold per-entry strings: each slice is parsed and factorised on its own
+# (in worker processes), and only its unique uris are merged into one global table.
+
+_B62_OK = np.zeros(256, dtype=bool)
+_B62_OK[np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
+# A 22-char base-62 id (131 bits) does not fit a uint64, so ids are hashed (three 8-byte words times
+# random odd constants). Every merge compares the stored id bytes, so a collision is reported, never
+# silently merged.
+_HASH_MUL = np.random.default_rng(2018).integers(0, 2**64, size=3, dtype=np.uint64, endpoint=False) | np.uint64(1)
+ID_DTYPE = "S22"
+
+
+@dataclass
+class SliceIds:
+    """One slice as integer columns: entries point into the slice's unique tracks (sorted by key)."""
+
+    path: Path
+    pid: np.ndarray  # int64 [P]
+    name: list[str]  # raw title, "" when absent
+    has_name: np.ndarray  # bool [P]
+    num_tracks: np.ndarray  # int32 [P], as declared
+    indptr: np.ndarray  # int64 [P+1]
+    track: np.ndarray  # int32 [N] index into the slice's unique tracks
+    first_track: np.ndarray  # bool [N] first time the track occurs in its playlist
+    first_artist: np.ndarray  # bool [N] first track of its artist in its playlist
+    track_key: np.ndarray  # uint64 [U] hash of the 22-char id, sorted
+    track_id: np.ndarray  # S22 [U]
+    track_name: np.ndarray  # object [U]
+    track_artist: np.ndarray  # int32 [U] index into artist_*
+    track_album: np.ndarray  # int32 [U] index into album_*
+    track_duration: np.ndarray  # int64 [U]
+    artist_key: np.ndarray  # uint64 [UA]
+    artist_id: np.ndarray  # S22 [UA]
+    artist_name: np.ndarray  # object [UA]
+    album_key: np.ndarray  # uint64 [UB]
+    album_id: np.ndarray  # S22 [UB]
+
+
+class _Track(msgspec.Struct, gc=False):
+    track_uri: str
+    artist_uri: str
+    album_uri: str
+    track_name: str
+    artist_name: str
+    album_name: str
+    pos: int
+    duration_ms: int | float = 0
+
+
+class _Playlist(msgspec.Struct, gc=False):
+    pid: int
+    num_tracks: Annotated[int, msgspec.Meta(ge=0)]
+    tracks: list[_Track]
+    name: str | None = None
+
+
+class _SliceDoc(msgspec.Struct, gc=False):
+    playlists: list[_Playlist]
+
+
+# Typed decoding checks every type while parsing and never builds objects for keys nobody reads
+# (descriptions, counters), which makes it about twice as fast as parsing into dicts.
+_DECODER = msgspec.json.Decoder(_SliceDoc)
+
+
+def read_slice_ids(path: str | Path) -> SliceIds:
+    """Parse and validate one slice (same checks and messages as `read_slice`) into integer columns."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    try:
+        playlists = _DECODER.decode(raw).playlists
+    except msgspec.ValidationError as exc:
+        raise _invalid(path, str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
+    del raw
+    n = len(playlists)
+    lengths = np.fromiter(map(len, map(_TRACKS, playlists)), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    names = [pl.name or "" for pl in playlists]
+    entries = list(itertools.chain.from_iterable(map(_TRACKS, playlists)))
+    uris = _uri_matrix(path, entries)
+    t_key, t_first, t_inv, t_id = _factorize(path, uris, "track_uri")
+    a_key, a_first, a_inv, a_id = _factorize(path, uris, "artist_uri")
+    b_key, _, b_inv, b_id = _factorize(path, uris, "album_uri")
+    del uris
+    row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    entries = _objects(entries)
+    first_tracks = entries[t_first]
+    return SliceIds(
+        path=path, pid=np.fromiter(map(_PID, playlists), dtype=np.int64, count=n), name=names,
+        has_name=np.fromiter(map(bool, names), dtype=bool, count=n),
+        num_tracks=np.fromiter(map(_NUM_TRACKS, playlists), dtype=np.int32, count=n), indptr=indptr,
+        track=t_inv, first_track=_first_in_row(row, t_inv, len(t_key)),
+        first_artist=_first_in_row(row, a_inv, len(a_key)),
+        track_key=t_key, track_id=t_id, track_name=_objects(list(map(_TRACK_NAME, first_tracks))),
+        track_artist=a_inv[t_first], track_album=b_inv[t_first],
+        track_duration=np.asarray(list(map(_DURATION, first_tracks)), dtype=np.int64).reshape(-1),
+        artist_key=a_key, artist_id=a_id,
+        artist_name=_objects(list(map(_ARTIST_NAME, entries[a_first]))),
+        album_key=b_key, album_id=b_id,
+    )
+
+
+_TRACKS, _PID, _NUM_TRACKS = (operator.attrgetter(k) for k in ("tracks", "pid", "num_tracks"))
+_TRACK_NAME, _ARTIST_NAME, _DURATION = (operator.attrgetter(k) for k in ("track_name", "artist_name", "duration_ms"))
+
+
+def _invalid(path: Path, detail: str) -> PipelineError:
+    """Slow path once a fast check failed: re-read the file as plain JSON to name the first problem."""
+    data = load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
+        return PipelineError(f"{path}: expected an object with a 'playlists' list")
+    _playlist_fields(path, data["playlists"], require_num_tracks=True)
+    msg = _first_bad_entry(path, data["playlists"])
+    return PipelineError(msg if msg != f"{path}: invalid track entries" else f"{path}: {detail}")
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+_URIS = operator.attrgetter(*URI_PREFIX)
+_URI_WIDTH = {k: len(p) + 22 for k, p in URI_PREFIX.items()}
+_URI_START = dict(zip(URI_PREFIX, np.cumsum([0] + [w + 1 for w in _URI_WIDTH.values()])[:-1].tolist()))
+_ROW_WIDTH = sum(w + 1 for w in _URI_WIDTH.values())
+
+
+def _uri_matrix(path: Path, entries: list) -> np.ndarray:
+    """uint8 [N, 112]: each entry's track, artist and album uri, each followed by a newline.
+
+    One join for all three columns; a uri of the wrong length moves some newline off its column,
+    so checking the newline columns and the total length proves every uri has its exact length.
+    """
+    try:
+        raw = ("\n".join(itertools.chain.from_iterable(map(_URIS, entries))) + "\n").encode("ascii") \
+            if entries else b""
+    except UnicodeEncodeError:
+        raw = b""
+    if len(raw) != _ROW_WIDTH * len(entries):
+        raise _invalid(path, "malformed uri")
+    mat = np.frombuffer(raw, dtype=np.uint8).reshape(len(entries), _ROW_WIDTH)
+    for key, prefix in URI_PREFIX.items():
+        start, end = _URI_START[key], _URI_START[key] + _URI_WIDTH[key]
+        if (mat[:, end] != ord("\n")).any() or \
+                (mat[:, start:start + len(prefix)] != np.frombuffer(prefix.encode(), dtype=np.uint8)).any():
+            raise _invalid(path, f"malformed {key}")
+    return mat
+
+
+def _factorize(path: Path, uris: np.ndarray, key: str) -> tuple[np.ndarray, ...]:
+    """Factorise one uri column by its 22-char id: sorted unique keys, first index and inverse
+    (int32) per key, and the id bytes per key. A malformed id stops with its playlist and track."""
+    end = _URI_START[key] + _URI_WIDTH[key]
+    buf = np.zeros((len(uris), 24), dtype=np.uint8)
+    buf[:, :22] = uris[:, end - 22:end]
+    words = buf.view(np.uint64)
+    keys = words[:, 0] * _HASH_MUL[0] + words[:, 1] * _HASH_MUL[1] + words[:, 2] * _HASH_MUL[2]
+    order = np.argsort(keys)
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = keys[order[1:]] != keys[order[:-1]]
+    first = np.minimum.reduceat(order, np.flatnonzero(starts)) if len(keys) else order
+    inv = np.empty(len(keys), dtype=np.int32)
+    inv[order] = np.cumsum(starts) - 1
+    # equal keys must mean equal ids, so checking the characters of one id per key checks them all
+    same = (words[first][inv] == words).all(axis=1)
+    ids = buf[first, :22].copy().view(ID_DTYPE).ravel()
+    if not same.all():
+        bad = int(np.flatnonzero(~same)[0])
+        raise PipelineError(f"{path}: ids {buf[bad, :22].tobytes().decode()} and {ids[inv[bad]].decode()} hash alike")
+    if not _B62_OK[buf[first, :22]].all():
+        raise _invalid(path, f"malformed {key}")
+    return keys[first], first, inv, ids
+
+
+def _first_in_row(row: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
+    """True for the first occurrence of each item within its playlist (entries are in playlist order)."""
+    mask = np.zeros(len(item), dtype=bool)
+    mask[np.unique(row * max(n_items, 1) + item, return_index=True)[1]] = True
+    return mask
+
+
+@dataclass
+class Corpus:
+    """A whole folder of slices with uris mapped to dense global ids (ids in first-seen key order)."""
+
+    files: list[Path]
+    slice_of: np.ndarray  # int32 [P] index into files
+    pid: np.ndarray  # int64 [P]
+    name: np.ndarray  # object [P] raw title, "" when absent
+    has_name: np.ndarray  # bool [P]
+    num_tracks: np.ndarray  # int32 [P] as declared
+    indptr: np.ndarray  # int64 [P+1]
+    track: np.ndarray  # int32 [N] global track id per entry, playlist order
+    first_track: np.ndarray  # bool [N]
+    first_artist: np.ndarray  # bool [N]
+    track_id: np.ndarray  # S22 [T]
+    track_name: np.ndarray  # object [T]
+    track_artist: np.ndarray  # int32 [T] global artist id
+    track_album: np.ndarray  # int32 [T] global album id
+    track_duration: np.ndarray  # int64 [T]
+    artist_id: np.ndarray  # S22 [A]
+    artist_name: np.ndarray  # object [A]
+    album_id: np.ndarray  # S22 [B]
+
+    def __len__(self) -> int:
+        return len(self.pid)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+
+class _Growing:
+    """An append-only numpy array with amortised doubling."""
+
+    def __init__(self, dtype: Any) -> None:
+        self._buf = np.empty(1024, dtype=dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        need = self.n + len(values)
+        if need > len(self._buf):
+            grown = np.empty(max(need, 2 * len(self._buf)), dtype=self._buf.dtype)
+            grown[:self.n] = self._buf[:self.n]
+            self._buf = grown
+        self._buf[self.n:need] = values
+        self.n = need
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._buf[:self.n].copy()
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        return self._buf[:self.n][idx]
+
+
+class _IdTable:
+    """Global key -> dense id map kept as a sorted key array; ids are handed out in arrival order."""
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._ids = np.zeros(0, dtype=np.int32)
+        self.raw = _Growing(ID_DTYPE)
+
+    def add(self, path: Path, keys: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Global ids for sorted unique `keys` and which of them are new."""
+        pos = np.searchsorted(self._keys, keys)
+        hit = pos < len(self._keys)
+        hit[hit] = self._keys[pos[hit]] == keys[hit]
+        gid = np.empty(len(keys), dtype=np.int32)
+        gid[hit] = self._ids[pos[hit]]
+        clash = np.flatnonzero(self.raw.take(gid[hit]) != raw[hit])
+        if clash.size:
+            old, new = self.raw.take(gid[hit][clash[:1]])[0], raw[hit][clash[0]]
+            raise PipelineError(f"{path}: ids {new.decode()} and {old.decode()} hash alike")
+        new = ~hit
+        gid[new] = np.arange(self.raw.n, self.raw.n + int(new.sum()), dtype=np.int32)
+        self._keys = np.insert(self._keys, pos[new], keys[new])
+        self._ids = np.insert(self._ids, pos[new], gid[new])
+        self.raw.extend(raw[new])
+        return gid, new
+
+
+def scan(folder: str | Path, workers: int = 2, desc: str = "reading slices") -> Corpus:
+    """Read every slice of `folder` into a `Corpus`; `workers` > 1 parses slices in parallel processes.
+
+    Results are merged in file order, so ids and outputs do not depend on the number of workers.
+    """
+    files = slice_files(folder)
+    tracks, artists, albums = _IdTable(), _IdTable(), _IdTable()
+    t_name, t_artist, t_album, t_dur, a_name = [], [], [], [], []
+    pl_cols: dict[str, list] = {k: [] for k in ("pid", "name", "has_name", "num_tracks", "lengths", "slice_of")}
+    e_cols: dict[str, list] = {k: [] for k in ("track", "first_track", "first_artist")}
+    for i, sl in enumerate(tqdm(map_ordered(read_slice_ids, files, workers), total=len(files),
+                                desc=desc, unit="slice", disable=None)):
+        a_gid, a_new = artists.add(sl.path, sl.artist_key, sl.artist_id)
+        a_name.append(sl.artist_name[a_new])
+        b_gid, _ = albums.add(sl.path, sl.album_key, sl.album_id)
+        t_gid, t_new = tracks.add(sl.path, sl.track_key, sl.track_id)
+        t_name.append(sl.track_name[t_new])
+        t_artist.append(a_gid[sl.track_artist[t_new]])
+        t_album.append(b_gid[sl.track_album[t_new]])
+        t_dur.append(sl.track_duration[t_new])
+        for k, v in (("pid", sl.pid), ("has_name", sl.has_name), ("num_tracks", sl.num_tracks),
+                     ("lengths", np.diff(sl.indptr)), ("slice_of", np.full(len(sl.pid), i, dtype=np.int32))):
+            pl_cols[k].append(v)
+        pl_cols["name"].append(_objects(tuple(sl.name)))
+        e_cols["track"].append(t_gid[sl.track])
+        e_cols["first_track"].append(sl.first_track)
+        e_cols["first_artist"].append(sl.first_artist)
+    indptr = np.zeros(sum(map(len, pl_cols["pid"])) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(pl_cols.pop("lengths")), out=indptr[1:])
+    cat = {k: np.concatenate(v) for k, v in (pl_cols | e_cols).items()}
+    corpus = Corpus(
+        files=files, indptr=indptr, **cat,
+        track_id=tracks.raw.array, track_name=np.concatenate(t_name), track_artist=np.concatenate(t_artist),
+        track_album=np.concatenate(t_album), track_duration=np.concatenate(t_dur),
+        artist_id=artists.raw.array, artist_name=np.concatenate(a_name), album_id=albums.raw.array,
+    )
+    _check_unique_pids(corpus)
+    return corpus
+
+
+def map_ordered(fn: Any, items: list, workers: int) -> Iterator:
+    """fn over items in order, in `workers` forked processes when there is more than one item.
+
+    At most two results per worker wait to be consumed, so a slow consumer (writing files)
+    never lets finished slices pile up in memory.
+    """
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    n = min(workers, len(items))
+    with multiprocessing.get_context("fork").Pool(n) as pool:
+        todo = iter(items)
+        pending = collections.deque(pool.apply_async(fn, (item,)) for item in itertools.islice(todo, 2 * n))
+        while pending:
+            result = pending.popleft().get()
+            pending.extend(pool.apply_async(fn, (item,)) for item in itertools.islice(todo, 1))
+            yield result
+
+
+def _check_unique_pids(corpus: Corpus) -> None:
+    order = np.argsort(corpus.pid, kind="stable")
+    dup = np.flatnonzero(corpus.pid[order][1:] == corpus.pid[order][:-1])
+    if dup.size:
+        first, again = order[dup[0]], order[dup[0] + 1]
+        pid = corpus.pid[first]
+        f1, f2 = corpus.files[corpus.slice_of[first]], corpus.files[corpus.slice_of[again]]
+        where = f"appears twice in {f1}" if f1 == f2 else f"appears in both {f1} and {f2}"
+        raise PipelineError(f"{f2}: pid {pid} {where}")

@@ -1,0 +1,243 @@
+"""preprocess.build: vocabulary rules, order-keeping matrices, validation split, challenge seeds,
+fingerprints and crash-safe rewrites, checked against brute-force counts over the raw JSON."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import PipelineError
+from preprocess import build as build_mod
+from preprocess.artifacts import load_artifacts
+from preprocess.build import VARIOUS_ARTISTS, BuildConfig, build, load_config
+from preprocess.categories import BY_ID
+from preprocess.challenge import pick_seeds
+from preprocess.titles import normalize_title
+from tests.mpdfake import track_obj, uri, write_slices
+from tests.test_challenge import long_playlists
+
+CFG = BuildConfig(val_per_category=3, max_train_len=100, workers=1)
+
+
+def _playlists() -> list[dict]:
+    pls = long_playlists(300, n_tracks=1500, seed=1)
+    for pl in pls:
+        for t in pl["tracks"]:
+            if int(t["track_uri"][-3:], 36) % 50 == 0:
+                t["artist_uri"] = VARIOUS_ARTISTS
+    for pl in pls[1:40:4]:  # short playlists that repeat a track
+        pl["tracks"] = pl["tracks"][:30] + [dict(pl["tracks"][2], pos=30)]
+        pl["num_tracks"] = 31
+    del pls[2]["name"]
+    return pls
+
+
+@pytest.fixture(scope="module")
+def mpd(tmp_path_factory) -> Path:
+    return write_slices(tmp_path_factory.mktemp("mpd"), _playlists(), per_slice=100)
+
+
+@pytest.fixture(scope="module")
+def raw(mpd) -> dict[int, dict]:
+    return {pl["pid"]: pl for f in sorted(mpd.glob("*.json")) for pl in json.loads(f.read_text())["playlists"]}
+
+
+@pytest.fixture(scope="module")
+def art(mpd, tmp_path_factory):
+    return build(mpd, tmp_path_factory.mktemp("art"), CFG)
+
+
+def _row(m, i) -> dict[int, int]:
+    r = m[i]
+    return dict(zip(r.indices.tolist(), r.data.tolist()))
+
+
+def test_vocabulary_follows_min_counts_over_training_playlists_only(art, raw):
+    val = set(art.playlists("val").pid.tolist())
+    train_pl = [pl for pid, pl in raw.items() if pid not in val]
+    t_count = Counter(u for pl in train_pl for u in {t["track_uri"] for t in pl["tracks"]})
+    a_count = Counter(t["artist_uri"] for pl in train_pl for t in pl["tracks"])
+    v = art.vocab
+    assert set(v.track_uri) == {u for u, c in t_count.items() if c >= 5}
+    assert set(v.artist_uri) == {u for u, c in a_count.items() if c >= 3} - {VARIOUS_ARTISTS}
+    assert [t_count[u] for u in v.track_uri] == v.track_count.tolist()
+    assert (np.diff(v.track_count) <= 0).all()  # most frequent first
+    assert [a_count[u] for u in v.artist_uri] == v.artist_count.tolist()
+    val_only = {t["track_uri"] for pid in val for t in raw[pid]["tracks"]} - set(t_count)
+    assert not val_only & set(v.track_uri)
+
+
+def test_various_artists_dropped_but_their_tracks_kept(art, raw):
+    v = art.vocab
+    assert VARIOUS_ARTISTS in a_count_keys(raw)
+    assert VARIOUS_ARTISTS not in set(v.artist_uri)
+    info = {t["track_uri"]: t for pl in raw.values() for t in pl["tracks"]}
+    va = np.array([info[u]["artist_uri"] == VARIOUS_ARTISTS for u in v.track_uri])
+    assert va.any() and (v.track_artist[va] == -1).all() and (v.track_artist[~va] >= 0).all()
+    assert [info[u]["artist_uri"] for u in v.track_uri[~va]] == v.artist_uri[v.track_artist[~va]].tolist()
+    assert v.album_uri[v.track_album].tolist() == [info[u]["album_uri"] for u in v.track_uri]
+    assert v.track_name.tolist() == [info[u]["track_name"] for u in v.track_uri]
+
+
+def a_count_keys(raw: dict) -> set[str]:
+    return {t["artist_uri"] for pl in raw.values() for t in pl["tracks"]}
+
+
+def test_train_matrices_keep_first_positions(art, raw):
+    train, v = art.playlists("train"), art.vocab
+    t_index = {u: i for i, u in enumerate(v.track_uri)}
+    a_index = {u: i for i, u in enumerate(v.artist_uri)}
+    assert train.tracks.has_sorted_indices and train.tracks.dtype == np.int32
+    for i, pid in enumerate(train.pid.tolist()):
+        want_t, want_a = {}, {}
+        for p, t in enumerate(raw[pid]["tracks"]):
+            if t["track_uri"] in t_index:
+                want_t.setdefault(t_index[t["track_uri"]], p + 1)
+            if t["artist_uri"] in a_index:
+                want_a.setdefault(a_index[t["artist_uri"]], p + 1)
+        assert _row(train.tracks, i) == want_t
+        assert _row(train.artists, i) == want_a
+        assert train.num_tracks[i] == len(raw[pid]["tracks"])
+        assert train.title[i] == normalize_title(raw[pid].get("name", ""))
+    assert set(range(1, 40, 4)) & set(train.pid.tolist())  # playlists with a repeated track
+    assert not train.has_title[train.pid.tolist().index(2)]
+
+
+def test_long_training_playlists_are_skipped(art, raw):
+    train, v = art.playlists("train"), art.vocab
+    val = set(art.playlists("val").pid.tolist())
+    vocab = set(v.track_uri)
+    kept = {pid: len({t["track_uri"] for t in pl["tracks"]} & vocab) for pid, pl in raw.items() if pid not in val}
+    assert set(train.pid.tolist()) == {pid for pid, k in kept.items() if k <= CFG.max_train_len}
+    assert art.manifest["counts"]["train_skipped_long"] == sum(k > CFG.max_train_len for k in kept.values()) > 0
+    assert np.diff(train.tracks.indptr).max() <= CFG.max_train_len
+
+
+def test_validation_split_follows_the_categories(art, raw):
+    val, v = art.playlists("val"), art.vocab
+    t_index = {u: i for i, u in enumerate(v.track_uri)}
+    assert np.bincount(val.category, minlength=11)[1:].tolist() == [3] * 10
+    assert not set(val.pid.tolist()) & set(art.playlists("train").pid.tolist())
+    seed_mask = np.split(pick_seeds(val.num_tracks, val.category, CFG.seed), np.cumsum(val.num_tracks)[:-1])
+    for i, pid in enumerate(val.pid.tolist()):
+        cat, tracks = BY_ID[int(val.category[i])], raw[pid]["tracks"]
+        assert cat.min_len <= val.num_tracks[i] == len(tracks) <= cat.max_len
+        assert val.n_seeds[i] == cat.n_seeds and val.has_title[i] == cat.has_title
+        assert (val.title[i] != "") == cat.has_title and val.title_chars[i].any() == cat.has_title
+        positions = np.flatnonzero(seed_mask[i]).tolist()
+        assert len(positions) == cat.n_seeds
+        if not cat.random:
+            assert positions == list(range(cat.n_seeds))
+        want = {}
+        for p in positions:
+            if tracks[p]["track_uri"] in t_index:
+                want.setdefault(t_index[tracks[p]["track_uri"]], p + 1)
+        assert _row(val.tracks, i) == want
+        assert val.n_unknown[i] == sum(tracks[p]["track_uri"] not in t_index for p in positions)
+        held = {t["track_uri"] for p, t in enumerate(tracks) if not seed_mask[i][p]}
+        assert val.n_holdouts[i] == len(held)
+        assert set(v.track_uri[val.holdout[i].indices]) == held & set(t_index)
+        held_artists = {t["artist_uri"] for p, t in enumerate(tracks) if not seed_mask[i][p]}
+        assert set(v.artist_uri[val.holdout_artists[i].indices]) == held_artists & set(v.artist_uri)
+    assert val.holdout.dtype == np.int8 and val.holdout_artists.nnz > 0
+
+
+def test_same_artifacts_with_two_workers(art, mpd, tmp_path):
+    again = build(mpd, tmp_path, BuildConfig(val_per_category=3, max_train_len=100, workers=2))
+    assert again.vocab.fingerprint == art.vocab.fingerprint
+    for name in ("train", "val"):
+        a, b = art.playlists(name), again.playlists(name)
+        assert (a.pid == b.pid).all() and (a.tracks != b.tracks).nnz == 0 and (a.artists != b.artists).nnz == 0
+
+
+def test_matches_the_naive_reference(art, mpd):
+    spec = importlib.util.spec_from_file_location("bench_build", Path(__file__).parents[1] / "bench" / "bench_build.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.differences(bench.naive_build(mpd, CFG), bench.fast_outputs(art.folder)) == []
+
+
+def _challenge(path: Path) -> Path:
+    known = [track_obj(t, p) for p, t in enumerate([0, 1, 2, 3, 4])]
+    unknown = dict(known[3], track_uri=uri("track", 999_999))
+    playlists = [
+        {"name": "chill", "pid": 9001, "num_tracks": 20, "num_samples": 0, "num_holdouts": 20, "tracks": []},
+        {"pid": 9002, "num_tracks": 50, "num_samples": 5, "num_holdouts": 45,
+         "tracks": known[:3] + [unknown, known[4]]},
+        {"name": "Party!", "pid": 9003, "num_tracks": 200, "num_samples": 25, "num_holdouts": 175,
+         "tracks": [track_obj(t, p) for t, p in zip(range(25), range(3, 200, 8))]},
+    ]
+    path.write_text(json.dumps({"date": "x", "version": "v1", "name": "challenge_set", "playlists": playlists}))
+    return path
+
+
+def test_challenge_seeds_mapped_and_unknown_counted(mpd, tmp_path):
+    out = build(mpd, tmp_path / "a", CFG, challenge=_challenge(tmp_path / "c.json"))
+    ch, v = out.playlists("challenge"), out.vocab
+    assert ch.pid.tolist() == [9001, 9002, 9003]
+    assert ch.category.tolist() == [1, 4, 8]
+    assert ch.n_seeds.tolist() == [0, 5, 25]
+    unknown = [sum(track_obj(t, 0)["track_uri"] not in set(v.track_uri) for t in ts)
+               for ts in ([], [0, 1, 2, 4], range(25))]
+    assert ch.n_unknown.tolist() == [unknown[0], unknown[1] + 1, unknown[2]]
+    assert out.manifest["counts"]["challenge_unknown_seeds"] == sum(ch.n_unknown) >= 1
+    assert ch.n_holdouts.tolist() == [20, 45, 175]
+    assert ch.title.tolist() == ["chill", "", "party"] and ch.has_title.tolist() == [True, False, True]
+    row = _row(ch.tracks, 2)
+    assert sorted(row.values()) == sorted(p + 1 for t, p in zip(range(25), range(3, 200, 8))
+                                          if track_obj(t, 0)["track_uri"] in set(v.track_uri))
+
+
+def test_fingerprint_mismatch_is_refused(art, mpd, tmp_path):
+    with pytest.raises(PipelineError, match="fingerprint"):
+        load_artifacts(art.folder, expect_fingerprint="0" * 16)
+    other = build(mpd, tmp_path / "other", BuildConfig(val_per_category=3, min_track_count=3, workers=1))
+    assert other.vocab.fingerprint != art.vocab.fingerprint
+    (tmp_path / "other" / "vocab.npz").write_bytes((art.folder / "vocab.npz").read_bytes())
+    with pytest.raises(PipelineError, match="does not match manifest"):
+        load_artifacts(tmp_path / "other")
+
+
+def test_half_finished_build_is_refused_then_rerun_cleanly(mpd, tmp_path, monkeypatch):
+    out = tmp_path / "a"
+    build(mpd, out, CFG, challenge=_challenge(tmp_path / "c.json"))
+    real_save = build_mod.save_playlists
+
+    def crash(path, ps):
+        if path.name == "val.npz":
+            raise KeyboardInterrupt
+        real_save(path, ps)
+
+    monkeypatch.setattr(build_mod, "save_playlists", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build(mpd, out, BuildConfig(val_per_category=3, min_track_count=2, workers=1))
+    with pytest.raises(PipelineError, match="manifest.json"):
+        load_artifacts(out)
+    monkeypatch.setattr(build_mod, "save_playlists", real_save)
+    (out / ".train.npz.leftover.tmp").write_bytes(b"partial")
+    again = build(mpd, out, CFG)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.npz", "val.npz", "vocab.npz"]
+    assert len(again.playlists("train")) == again.manifest["counts"]["train_playlists"]
+
+
+def test_config_section_and_checks(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[preprocess]\nmin_track_count = 2\nval_per_category = 0\n[other]\nx = 1\n")
+    cfg = load_config(path)
+    assert (cfg.min_track_count, cfg.val_per_category, cfg.min_artist_count) == (2, 0, 3)
+    path.write_text("[preprocess]\nmin_track_cnt = 2\n")
+    with pytest.raises(PipelineError, match="min_track_cnt"):
+        load_config(path)
+    path.write_text("[preprocess]\nmax_train_len = 0\n")
+    with pytest.raises(PipelineError, match="max_train_len must be >= 1"):
+        load_config(path)
+
+
+def test_no_validation_split_when_zero(mpd, tmp_path):
+    out = build(mpd, tmp_path, BuildConfig(val_per_category=0, workers=1))
+    assert len(out.playlists("val")) == 0
+    assert len(out.playlists("train")) + out.manifest["counts"]["train_skipped_long"] == 300
