@@ -5,11 +5,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baselines.models import BaselineConfig
+from charcnn.config import TitleConfig
 from common.config import from_dict, load_toml
 from common.errors import PipelineError
+from mmcf.config import MMCFConfig, config_from_section
 from preprocess.build import BuildConfig
 
-MODEL_STAGES = ("baselines",)
+# stage -> the lists it adds (run.final picks one of them for the submission)
+MODEL_STAGES = {
+    "baselines": ("popularity", "title_popularity", "item_knn"),
+    "mmcf": ("dae",),
+    "charcnn": ("mmcf",),
+}
 
 
 @dataclass
@@ -29,12 +36,14 @@ class PipelineConfig:
     run: RunConfig
     preprocess: BuildConfig
     baselines: BaselineConfig
+    mmcf: MMCFConfig
+    charcnn: TitleConfig
     sections: dict  # the raw TOML, hashed into stage keys
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
     raw = load_toml(path)
-    known = {"run", "preprocess", "baselines"}
+    known = {"run", "preprocess", "baselines", "mmcf", "charcnn"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise PipelineError(f"{path}: unknown section(s) {', '.join(unknown)}")
@@ -42,9 +51,17 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
     bad = [s for s in run.stages if s not in MODEL_STAGES]
     if bad:
         raise PipelineError(f"{path} [run].stages: unknown stage(s) {', '.join(bad)}; known: {', '.join(MODEL_STAGES)}")
+    if "charcnn" in run.stages and "mmcf" not in run.stages:
+        raise PipelineError(f"{path} [run].stages: charcnn mixes with the autoencoder, so it needs the mmcf stage")
+    offered = [m for s in run.stages for m in MODEL_STAGES[s]]
+    if run.final not in offered:
+        raise PipelineError(f"{path} [run].final: {run.final!r} is not made by the stages {run.stages}; "
+                            f"choose one of {', '.join(offered)}")
     return PipelineConfig(
         path=path, run=run,
         preprocess=from_dict(BuildConfig, raw.get("preprocess"), f"{path} [preprocess]"),
         baselines=from_dict(BaselineConfig, raw.get("baselines"), f"{path} [baselines]"),
+        mmcf=config_from_section(raw.get("mmcf"), f"{path} [mmcf]"),
+        charcnn=from_dict(TitleConfig, raw.get("charcnn"), f"{path} [charcnn]"),
         sections=raw,
     )

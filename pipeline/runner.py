@@ -47,11 +47,14 @@ class Runner:
             mpd, challenge, truth = self.data()
         art = self.preprocess(mpd, challenge)
         lists: dict[str, Path] = {}
-        if "baselines" in self.cfg.run.stages:
+        stages = self.cfg.run.stages
+        if "baselines" in stages:
             lists |= self.baselines(art)
+        if "mmcf" in stages:
+            lists |= self.mmcf(art)
+        if "charcnn" in stages:
+            lists |= self.charcnn(art)
         final = self.cfg.run.final
-        if final not in lists:
-            raise PipelineError(f"{self.cfg.path} [run].final: no model {final!r} in this run; have {', '.join(lists)}")
         submission = self.submission(art, lists[final], challenge)
         tables = self.evaluate(art, lists, truth)
         self.report(art, tables, final)
@@ -112,6 +115,51 @@ class Runner:
         return {n: folder / f"{n}.npz" for n in names}
 
 
+    def mmcf(self, art: Artifacts) -> dict[str, Path]:
+        """The four denoising autoencoders; 'dae' lists route each playlist to its scheme."""
+        from mmcf.predict import load_models, predict
+        from mmcf.train import train_all
+
+        folder = self.out / "mmcf"
+
+        def train_and_predict() -> dict:
+            summary = train_all(art, folder / "models", self.cfg.mmcf, device=self.device)
+            models = load_models(folder / "models", self.device)
+            lists = {}
+            for split in ("val", "challenge"):
+                ids, scores = predict(models, art.playlists(split), art.vocab)
+                lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
+            save_npz(folder / "dae.npz", **lists)
+            return {"train_seconds": summary["train_seconds"]}
+
+        self._stage("mmcf", (self.keys["artifacts"], self.cfg.sections.get("mmcf")), train_and_predict)
+        return {"dae": folder / "dae.npz"}
+
+    def charcnn(self, art: Artifacts) -> dict[str, Path]:
+        """The title model trained against the frozen autoencoders, then MMCF's count-dependent mix."""
+        from baselines.models import Popularity
+        from charcnn.train import load_title_model, train_title_model
+        from ensemble.mixing import mmcf_lists
+        from mmcf.predict import load_models
+
+        folder = self.out / "charcnn"
+
+        def train_and_mix() -> dict:
+            models = load_models(self.out / "mmcf" / "models", self.device)
+            summary = train_title_model(art, models, folder / "model", self.cfg.charcnn, device=self.device)
+            title = load_title_model(folder / "model", self.device, art.vocab.fingerprint)
+            fill = Popularity(art.playlists("train")).order()
+            lists = {}
+            for split in ("val", "challenge"):
+                ids, scores = mmcf_lists(art.playlists(split), title, models, art.vocab, fill,
+                                         batch=self.cfg.charcnn.predict_batch, device=title_device(title))
+                lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
+            save_npz(folder / "mmcf.npz", **lists)
+            return {"train_seconds": summary.get("train_seconds", 0.0)}
+
+        self._stage("charcnn", (self.keys["mmcf"], self.cfg.sections.get("charcnn")), train_and_mix)
+        return {"mmcf": folder / "mmcf.npz"}
+
     # ---- submission and evaluation ---------------------------------------------------
     def submission(self, art: Artifacts, lists: Path, challenge: Path) -> Path:
         from baselines.models import Popularity
@@ -164,6 +212,10 @@ def _print_tables(tables: dict, final: str, submission: Path) -> str:
     what = "local challenge set (test)" if split == "test" else "validation playlists (no truth for the challenge set)"
     return (f"\nMetrics on the {what}, per category; submission from {final!r}: {submission}\n\n"
             + metrics_table(tables[split]) + "\n")
+
+
+def title_device(model) -> str:
+    return str(next(model.parameters()).device)
 
 
 def load_lists(path: Path, split: str) -> np.ndarray:
