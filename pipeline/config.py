@@ -8,6 +8,7 @@ from baselines.models import BaselineConfig
 from charcnn.config import TitleConfig
 from common.config import from_dict, load_toml
 from common.errors import PipelineError
+from ensemble.ranker import RerankConfig, rerank_config
 from mmcf.config import MMCFConfig, config_from_section
 from preprocess.build import BuildConfig
 
@@ -16,6 +17,7 @@ MODEL_STAGES = {
     "baselines": ("popularity", "title_popularity", "item_knn"),
     "mmcf": ("dae",),
     "charcnn": ("mmcf",),
+    "rerank": ("rerank",),
 }
 
 
@@ -38,12 +40,13 @@ class PipelineConfig:
     baselines: BaselineConfig
     mmcf: MMCFConfig
     charcnn: TitleConfig
+    rerank: RerankConfig
     sections: dict  # the raw TOML, hashed into stage keys
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
     raw = load_toml(path)
-    known = {"run", "preprocess", "baselines", "mmcf", "charcnn"}
+    known = {"run", "preprocess", "baselines", "mmcf", "charcnn", "rerank"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise PipelineError(f"{path}: unknown section(s) {', '.join(unknown)}")
@@ -63,5 +66,6 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         baselines=from_dict(BaselineConfig, raw.get("baselines"), f"{path} [baselines]"),
         mmcf=config_from_section(raw.get("mmcf"), f"{path} [mmcf]"),
         charcnn=from_dict(TitleConfig, raw.get("charcnn"), f"{path} [charcnn]"),
+        rerank=rerank_config(raw.get("rerank"), f"{path} [rerank]"),
         sections=raw,
     )

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import PipelineError
-from common.io import load_npz, save_npz
+from common.io import load_npz, read_json, save_npz
 from common.stages import run_stage, stage_key
 from pipeline.config import PipelineConfig
 from preprocess.artifacts import Artifacts, load_artifacts
 
 log = logging.getLogger("run")
+LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them
 
 
 class Runner:
@@ -54,6 +55,8 @@ class Runner:
             lists |= self.mmcf(art)
         if "charcnn" in stages:
             lists |= self.charcnn(art)
+        if "rerank" in stages:
+            lists |= self.rerank(art, lists)
         final = self.cfg.run.final
         submission = self.submission(art, lists[final], challenge)
         tables = self.evaluate(art, lists, truth)
@@ -151,7 +154,7 @@ class Runner:
             fill = Popularity(art.playlists("train")).order()
             lists = {}
             for split in ("val", "challenge"):
-                ids, scores = mmcf_lists(art.playlists(split), title, models, art.vocab, fill,
+                ids, scores = mmcf_lists(art.playlists(split), title, models, art.vocab, fill, k=LIST_DEPTH,
                                          batch=self.cfg.charcnn.predict_batch, device=title_device(title))
                 lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
             save_npz(folder / "mmcf.npz", **lists)
@@ -159,6 +162,42 @@ class Runner:
 
         self._stage("charcnn", (self.keys["mmcf"], self.cfg.sections.get("charcnn")), train_and_mix)
         return {"mmcf": folder / "mmcf.npz"}
+
+    def rerank(self, art: Artifacts, lists: dict[str, Path]) -> dict[str, Path]:
+        """Beyond MMCF: candidates from every model, reordered by a LightGBM lambdarank model trained
+        on the validation playlists (never the challenge playlists)."""
+        from baselines.models import ItemKNN, Popularity, TitlePopularity
+        from ensemble.candidates import ArtistKNN
+        from ensemble.features import FeatureContext
+        from ensemble.ranker import load_reranker, rerank_with, train_reranker
+
+        folder = self.out / "rerank"
+        cfg = self.cfg.rerank
+
+        def sources(split: str) -> dict:
+            train = art.playlists("train")
+            pop = Popularity(train)
+            out = {"item_knn": ItemKNN(train, pop, self.cfg.baselines), "artist_knn": ArtistKNN(train),
+                   "title_popularity": TitlePopularity(train, pop, self.cfg.baselines), "popularity": pop}
+            if "mmcf" in lists:
+                z = load_npz(lists["mmcf"])
+                out["mmcf"] = (z[f"{split}_ids"], z[f"{split}_scores"])
+            return out
+
+        def train_and_rerank() -> dict:
+            ctx = FeatureContext.build(art.playlists("train"), art.vocab)
+            summary = train_reranker(art, sources("val"), folder / "model", cfg, ctx=ctx)
+            model = load_reranker(folder / "model")
+            out = {}
+            for split in ("val", "challenge"):
+                ids, scores = rerank_with(model, ctx, art.playlists(split), sources(split), cfg)
+                out |= {f"{split}_ids": ids, f"{split}_scores": scores}
+            save_npz(folder / "rerank.npz", **out)
+            return {"train_seconds": summary.get("seconds", 0.0)}
+
+        upstream = (self.keys["artifacts"], self.keys.get("charcnn"), self.cfg.sections.get("baselines"))
+        self._stage("rerank", (upstream, self.cfg.sections.get("rerank")), train_and_rerank)
+        return {"rerank": folder / "rerank.npz"}
 
     # ---- submission and evaluation ---------------------------------------------------
     def submission(self, art: Artifacts, lists: Path, challenge: Path) -> Path:
@@ -199,10 +238,60 @@ class Runner:
         inputs = ReportInputs(
             title="Playlist continuation run", config_path=str(self.cfg.path), dataset=art.manifest,
             val=tables["val"], test=tables.get("test", {}), timings=dict(self.timings), final=final,
+            curves=self._curves(), importance=self._importance(), recall=self._recall(), notes=REPORT_NOTES,
         )
         path = write_report(self.out / "report", inputs)
         log.info("report %s", path)
         return path
+
+
+    def _curves(self) -> dict[str, list[dict]]:
+        """Training curves per DAE scheme (tied then untied updates laid end to end) and title model."""
+        curves = {}
+        summary = self.out / "mmcf" / "models" / "summary.json"
+        if summary.exists():
+            for name, s in read_json(summary)["schemes"].items():
+                offset, points, last_phase, last_update = 0, [], None, 0
+                for h in s["history"]:
+                    if last_phase is not None and h["phase"] != last_phase:
+                        offset += last_update
+                    points.append({"step": offset + h["update"], "loss": h["loss"], "val_r_precision": h["val_r_precision"]})
+                    last_phase, last_update = h["phase"], h["update"]
+                curves[f"dae {name}"] = points
+        history = self.out / "charcnn" / "model" / "history.json"
+        if history.exists():
+            curves["title model"] = [{"step": h["updates"] * h.get("period", 1) if "period" in h else h["updates"],
+                                      "loss": h["loss"], "val_r_precision": h["val_r_precision"]}
+                                     for h in read_json(history)["history"]]
+        return curves
+
+    def _importance(self) -> dict[str, float]:
+        path = self.out / "rerank" / "model" / "importance.json"
+        return read_json(path)["gain"] if path.exists() else {}
+
+    def _recall(self) -> str:
+        path = self.out / "rerank" / "model" / "train_summary.json"
+        if not path.exists():
+            return ""
+        recall = read_json(path).get("candidate_recall")
+        return recall_table(recall) if recall else ""
+
+
+REPORT_NOTES = [
+    "Validation playlists select the weights of every model (after each check) and train the reranker, so "
+    "validation figures flatter those models; the test table (local challenge set) is the honest comparison.",
+    "R-precision and NDCG count every withheld track, also those outside the vocabulary, which no model can "
+    "recommend: on small datasets with a long tail that caps every figure well below 1.",
+]
+
+
+def recall_table(recall: dict) -> str:
+    from report.tables import simple_table
+
+    ks = [k for k in recall if k.startswith("recall@")]
+    rows = [[f"{c} {v['name']}", *(f"{v[k]:.4f}" for k in ks)] for c, v in recall["per_category"].items()]
+    rows.append(["**all**", *(f"{recall[k]:.4f}" for k in ks)])
+    return simple_table(["category", *ks], rows)
 
 
 def _print_tables(tables: dict, final: str, submission: Path) -> str:

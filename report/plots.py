@@ -43,14 +43,15 @@ def per_category_bars(table: dict[str, dict], title: str, path: Path) -> Path:
 
 
 def training_curves(histories: dict[str, list[dict]], path: Path) -> Path:
-    """histories: curve name -> [{"epoch", "loss", "val_r_precision"}...]; loss and validation side by side."""
+    """histories: curve name -> [{"step", "loss", "val_r_precision"}...] (step = Adam updates so far);
+    training loss and the validation metric that selects the weights, side by side."""
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, hist in histories.items():
-        ep = [h["epoch"] for h in hist]
+        ep = [h["step"] for h in hist]
         ax_loss.plot(ep, [h["loss"] for h in hist], marker=".", label=name)
         ax_val.plot(ep, [h["val_r_precision"] for h in hist], marker=".", label=name)
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    ax_val.set(xlabel="epoch", ylabel="validation R-precision", title="model selection metric")
+    ax_loss.set(xlabel="Adam updates", ylabel="training loss (per playlist)", title="training loss")
+    ax_val.set(xlabel="Adam updates", ylabel="validation R-precision", title="model selection metric")
     for ax in (ax_loss, ax_val):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -85,3 +85,21 @@ def test_bad_config_is_one_line_error(tmp_path):
     proc = run(tmp_path / "o", bad, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "bad.toml" in proc.stderr
+
+
+def test_recommend_one_playlist_from_a_finished_run(tiny):
+    import json
+
+    _, out, _ = tiny
+    challenge = json.loads((out / "data/local/challenge_set.json").read_text())
+    seeds = [t["track_uri"] for p in challenge["playlists"] if p["num_samples"] == 10 for t in p["tracks"]][:10]
+    proc = subprocess.run([sys.executable, "recommend.py", "--run", str(out), "--title", "chill", "--seeds", *seeds,
+                           "-n", "7", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    uris = [t["uri"] for t in answer["tracks"]]
+    assert len(uris) == 7 == len(set(uris)) and not set(uris) & set(seeds)
+    assert {"popularity", "item_knn", "title_popularity"} <= set(answer["tracks"][0])
+    bad = subprocess.run([sys.executable, "recommend.py", "--run", str(out / "nope"), "--title", "x"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
