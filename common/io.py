@@ -13,6 +13,9 @@ import numpy as np
 
 from common.errors import PipelineError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -22,6 +25,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide artifacts from other users
     except OSError as exc:
         raise PipelineError(f"{path.parent}: cannot write here ({exc.strerror or exc})") from None
     tmp_path = Path(tmp)

@@ -187,6 +187,7 @@ def _write_train(out: Path, tasks: list[tuple[Path, dict]], workers: int) -> lis
     """Second pass: re-chunk the kept playlists into OUT/train/, swapped in only when complete."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".train.", suffix=".tmp", dir=out))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the finished train/ is an ordinary folder
     picked: list[tuple] = []
     try:
         buffer: list[bytes] = []

@@ -225,6 +225,24 @@ ID_DTYPE = "S22"
 
 
 @dataclass
+class PackedStrings:
+    """Strings as one text and their end offsets: crosses a process boundary in one piece
+    instead of one pickled object per name."""
+
+    text: str
+    ends: np.ndarray  # int64 [n]
+
+    @classmethod
+    def pack(cls, values: list[str]) -> "PackedStrings":
+        return cls("".join(values), np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values))))
+
+    def take(self, mask: np.ndarray) -> list[str]:
+        starts = np.concatenate([[0], self.ends[:-1]])[mask].tolist()
+        text = self.text
+        return [text[a:b] for a, b in zip(starts, self.ends[mask].tolist())]
+
+
+@dataclass
 class SliceIds:
     """One slice as integer columns: entries point into the slice's unique tracks (sorted by key)."""
 
@@ -239,13 +257,13 @@ class SliceIds:
     first_artist: np.ndarray  # bool [N] first track of its artist in its playlist
     track_key: np.ndarray  # uint64 [U] hash of the 22-char id, sorted
     track_id: np.ndarray  # S22 [U]
-    track_name: np.ndarray  # object [U]
+    track_name: PackedStrings  # [U]
     track_artist: np.ndarray  # int32 [U] index into artist_*
     track_album: np.ndarray  # int32 [U] index into album_*
     track_duration: np.ndarray  # int64 [U]
     artist_key: np.ndarray  # uint64 [UA]
     artist_id: np.ndarray  # S22 [UA]
-    artist_name: np.ndarray  # object [UA]
+    artist_name: PackedStrings  # [UA]
     album_key: np.ndarray  # uint64 [UB]
     album_id: np.ndarray  # S22 [UB]
 
@@ -308,11 +326,11 @@ def read_slice_ids(path: str | Path) -> SliceIds:
         num_tracks=np.fromiter(map(_NUM_TRACKS, playlists), dtype=np.int32, count=n), indptr=indptr,
         track=t_inv, first_track=_first_in_row(row, t_inv, len(t_key)),
         first_artist=_first_in_row(row, a_inv, len(a_key)),
-        track_key=t_key, track_id=t_id, track_name=_objects(list(map(_TRACK_NAME, first_tracks))),
+        track_key=t_key, track_id=t_id, track_name=PackedStrings.pack(list(map(_TRACK_NAME, first_tracks))),
         track_artist=a_inv[t_first], track_album=b_inv[t_first],
         track_duration=np.asarray(list(map(_DURATION, first_tracks)), dtype=np.int64).reshape(-1),
         artist_key=a_key, artist_id=a_id,
-        artist_name=_objects(list(map(_ARTIST_NAME, entries[a_first]))),
+        artist_name=PackedStrings.pack(list(map(_ARTIST_NAME, entries[a_first]))),
         album_key=b_key, album_id=b_id,
     )
 
@@ -492,10 +510,10 @@ def scan(folder: str | Path, workers: int = 2, desc: str = "reading slices") -> 
     for i, sl in enumerate(tqdm(map_ordered(read_slice_ids, files, workers), total=len(files),
                                 desc=desc, unit="slice", disable=None)):
         a_gid, a_new = artists.add(sl.path, sl.artist_key, sl.artist_id)
-        a_name.append(sl.artist_name[a_new])
+        a_name.append(_objects(sl.artist_name.take(a_new)))
         b_gid, _ = albums.add(sl.path, sl.album_key, sl.album_id)
         t_gid, t_new = tracks.add(sl.path, sl.track_key, sl.track_id)
-        t_name.append(sl.track_name[t_new])
+        t_name.append(_objects(sl.track_name.take(t_new)))
         t_artist.append(a_gid[sl.track_artist[t_new]])
         t_album.append(b_gid[sl.track_album[t_new]])
         t_dur.append(sl.track_duration[t_new])

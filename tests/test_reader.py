@@ -181,3 +181,16 @@ def test_help_of_both_clis():
         with pytest.raises(SystemExit) as exc:
             module.main(["--help"])
         assert exc.value.code == 0
+
+
+def test_hash_collisions_are_reported_not_merged(tmp_path, monkeypatch):
+    import preprocess.mpd as mpd
+    folder = _slices(tmp_path / "mpd")
+    monkeypatch.setattr(mpd, "_HASH_MUL", np.zeros(3, dtype=np.uint64))  # every id hashes to 0
+    with pytest.raises(mpd.PipelineError, match="hash alike"):
+        read_slice_ids(folder / "mpd.slice.0-2.json")
+    table = mpd._IdTable()
+    first = table.add(folder, np.array([7], dtype=np.uint64), np.array([b"a" * 22], dtype="S22"))
+    assert first[0].tolist() == [0] and first[1].tolist() == [True]
+    with pytest.raises(mpd.PipelineError, match=f"{'b' * 22} and {'a' * 22} hash alike"):
+        table.add(folder, np.array([7], dtype=np.uint64), np.array([b"b" * 22], dtype="S22"))
