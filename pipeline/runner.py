@@ -267,7 +267,10 @@ class Runner:
 
     def _importance(self) -> dict[str, float]:
         path = self.out / "rerank" / "model" / "importance.json"
-        return read_json(path)["gain"] if path.exists() else {}
+        if not path.exists():
+            return {}
+        gain = read_json(path)["gain"]
+        return dict(sorted(gain.items(), key=lambda kv: -kv[1])[:30])  # the plot stays readable
 
     def _recall(self) -> str:
         path = self.out / "rerank" / "model" / "train_summary.json"
