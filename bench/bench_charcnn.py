@@ -1,0 +1,90 @@
+"""Title model benchmark: per-category validation metrics of the baselines, the autoencoders
+alone, and MMCF (autoencoders + character CNN, and + character LSTM), with training times.
+
+    .venv/bin/python bench/bench_charcnn.py --artifacts DIR --dae DIR --out DIR [--config FILE]
+
+Prints a markdown table (R-precision / NDCG / clicks per category and overall) for
+bench/results/charcnn.md. Title models are trained (or resumed) under OUT/cnn and OUT/lstm.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend  # noqa: E402
+from charcnn.config import load_title_config  # noqa: E402
+from charcnn.train import list_metrics, load_title_model, popularity_order, train_title_model  # noqa: E402
+from common.cli import run_cli  # noqa: E402
+from common.metrics import summarize  # noqa: E402
+from ensemble.mixing import mmcf_lists  # noqa: E402
+from mmcf.predict import load_models, predict  # noqa: E402
+from preprocess.artifacts import load_artifacts  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", required=True)
+    ap.add_argument("--dae", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--config", help="pipeline TOML with a [charcnn] section")
+    ap.add_argument("--archs", default="cnn,lstm")
+    args = ap.parse_args(argv)
+    art = load_artifacts(args.artifacts)
+    train, val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
+    models = load_models(args.dae, "cpu")
+    cat = np.asarray(val.category)
+    results, times = {}, {}
+
+    pop = Popularity(train)
+    bcfg = BaselineConfig()
+    for m in (pop, TitlePopularity(train, pop, bcfg), ItemKNN(train, pop, bcfg)):
+        results[m.name] = summarize(list_metrics(recommend(m, val)[0], val, vocab), cat)
+    start = time.perf_counter()
+    results["dae_alone"] = summarize(list_metrics(predict(models, val, vocab)[0], val, vocab), cat)
+    times["dae_alone predict"] = time.perf_counter() - start
+
+    base = load_title_config(args.config)
+    for arch in args.archs.split(","):
+        cfg = dataclasses.replace(base, arch=arch)
+        out = Path(args.out) / arch
+        summary = train_title_model(art, models, out, cfg, "cpu")
+        times[f"{arch} training ({summary['updates']} updates)"] = summary["train_seconds"]
+        title = load_title_model(out, "cpu", vocab.fingerprint)
+        start = time.perf_counter()
+        ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch)
+        times[f"{arch} mixed predict ({len(val)} playlists)"] = time.perf_counter() - start
+        results[f"mmcf_{arch}"] = summarize(list_metrics(ids, val, vocab), cat)
+
+    (Path(args.out) / "bench.json").write_text(json.dumps({"results": results, "times": times}, indent=1))
+    print(table(results))
+    print()
+    for k, v in times.items():
+        print(f"- {k}: {v:.1f} s")
+    return 0
+
+
+def table(results: dict) -> str:
+    names = list(results)
+    first = results[names[0]]["per_category"]
+    head = "| category | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    lines = [head]
+    for cid, meta in first.items():
+        cells = [f"{results[n]['per_category'][cid]['r_precision']:.4f} / {results[n]['per_category'][cid]['ndcg']:.4f}"
+                 f" / {results[n]['per_category'][cid]['clicks']:.2f}" for n in names]
+        lines.append(f"| {cid} {meta['name']} ({meta['playlists']}) | " + " | ".join(cells) + " |")
+    cells = [f"**{results[n]['r_precision']:.4f} / {results[n]['ndcg']:.4f} / {results[n]['clicks']:.2f}**"
+             for n in names]
+    lines.append("| all | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,388 @@
+"""Compare the synthetic MPD with the real MPD's published figures (SPEC section 1).
+
+Generates N playlists (default 100,000; figures come straight from the generator's columns,
+which map one-to-one onto the written uris) or reads a folder of MPD slices (--mpd), computes
+the calibration figures, and writes them side by side with the MPD's in bench/calibration.md.
+It also checks that the data rewards collaborative filtering: a co-occurrence kNN must clearly
+beat popularity, and titles must be a weak-to-medium signal.
+
+    python bench/calibrate.py                          # 100K generated playlists
+    python bench/calibrate.py --playlists 1000000      # the full-size figures (~5 min)
+    python bench/calibrate.py --mpd DIR --out FILE     # any folder of MPD slices
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.cli import run_cli  # noqa: E402
+from common.errors import PipelineError  # noqa: E402
+from common.io import atomic_path  # noqa: E402
+from common.metrics import playlist_metrics  # noqa: E402
+from preprocess import synthetic  # noqa: E402
+from preprocess.mpd import load_json, playlists_to_slice, slice_files  # noqa: E402
+from preprocess.titles import normalize_title  # noqa: E402
+
+log = logging.getLogger("calibrate")
+
+# SPEC section 1. Counts of distinct items depend on the sample size: those are given for 1M
+# playlists and, for tracks and artists, for a 100K sample.
+MPD_1M = {"tracks": 2_262_292, "albums": 734_684, "artists": 295_860, "titles_raw": 92_944,
+          "titles_norm": 17_381, "entries": 66_346_428}
+MPD_100K = {"tracks": 681_805, "artists": 110_063}
+MPD_TOP_TITLES = {"country": 10_000, "chill": 10_000, "rap": 8_493, "workout": 8_481, "oldies": 8_146,
+                  "christmas": 8_015, "rock": 6_848, "party": 6_157, "throwback": 5_883, "jams": 5_063,
+                  "worship": 5_052, "summer": 4_907, "feels": 4_677, "new": 4_612, "disney": 4_186,
+                  "lit": 4_124, "throwbacks": 4_030, "music": 3_886, "sleep": 3_513, "vibes": 3_500}
+# Local Heaps exponents between the 100K sample and the full MPD: distinct tracks grow as
+# entries ** 0.52, artists as ** 0.43. By Good-Turing, the share of distinct items seen once is
+# about that exponent (d distinct / d entries = items seen once / entries).
+HEAPS_TRACKS = math.log(MPD_1M["tracks"] / MPD_100K["tracks"]) / math.log(10)
+HEAPS_ARTISTS = math.log(MPD_1M["artists"] / MPD_100K["artists"]) / math.log(10)
+
+
+@dataclass
+class Columns:
+    """A dataset flattened: one row per entry (int ids) and one per playlist."""
+
+    lengths: list[np.ndarray] = field(default_factory=list)
+    track: list[np.ndarray] = field(default_factory=list)
+    artist: list[np.ndarray] = field(default_factory=list)
+    album: list[np.ndarray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    described: list[np.ndarray] = field(default_factory=list)
+    collaborative: list[np.ndarray] = field(default_factory=list)
+
+    def done(self) -> dict[str, np.ndarray]:
+        return {"lengths": np.concatenate(self.lengths), "track": np.concatenate(self.track),
+                "artist": np.concatenate(self.artist), "album": np.concatenate(self.album),
+                "described": np.concatenate(self.described), "collaborative": np.concatenate(self.collaborative)}
+
+
+def from_generator(n_playlists: int, seed: int) -> Columns:
+    cols = Columns()
+    world = synthetic.build_world(seed, n_playlists)
+    for index in range(len(synthetic.slice_bounds(n_playlists))):
+        data, _ = synthetic.make_slice(n_playlists, seed, index)
+        artist = world.track_artist(data.track)
+        cols.lengths.append(np.diff(data.indptr))
+        cols.track.append(data.track)
+        cols.artist.append(world.art_key[artist])
+        cols.album.append(world.track_album(data.track, artist))
+        cols.names.extend(data.names)
+        cols.described.append(np.array([d is not None for d in data.descriptions]))
+        cols.collaborative.append(data.collaborative)
+        if index % 100 == 99:
+            log.info("generated %d slices", index + 1)
+    return cols
+
+
+def from_folder(folder: Path) -> Columns:
+    """Reads with the project's validating reader; uris become ints through one dict per kind."""
+    cols = Columns()
+    ids: dict[str, dict[str, int]] = {"track": {}, "artist": {}, "album": {}}
+    for i, path in enumerate(slice_files(folder)):
+        data = load_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
+            raise PipelineError(f"{path}: expected an object with a 'playlists' list")
+        sl = playlists_to_slice(path, data["playlists"], require_num_tracks=True)
+        cols.lengths.append(np.diff(sl.indptr))
+        for kind, uris, out in (("track", sl.track_uri, cols.track), ("artist", sl.artist_uri, cols.artist),
+                                ("album", sl.album_uri, cols.album)):
+            uniq, inv = np.unique(uris, return_inverse=True)  # (the sorting path: hashing is slow here)
+            table = ids[kind]
+            out.append(np.array([table.setdefault(u, len(table)) for u in uniq.tolist()], dtype=np.int64)[inv])
+        cols.names.extend(sl.name)
+        cols.described.append(np.array([bool(p.get("description")) for p in data["playlists"]]))
+        cols.collaborative.append(np.array([p.get("collaborative") == "true" for p in data["playlists"]]))
+        if i % 100 == 99:
+            log.info("read %d slices", i + 1)
+    return cols
+
+
+def figures(cols: Columns) -> dict:
+    c = cols.done()
+    lengths, track, artist, album = c["lengths"], c["track"], c["artist"], c["album"]
+    n_pl, n_e = len(lengths), len(track)
+    pl = np.repeat(np.arange(n_pl), lengths)
+    t_uniq, t_inv, t_count = np.unique(track, return_inverse=True, return_counts=True)
+    a_uniq, a_count = np.unique(artist, return_counts=True)
+    distinct_t = _distinct_per_row(pl, t_inv, n_pl)
+    key = np.sort(pl * len(t_uniq) + t_inv)
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    t_playlists = np.bincount(key[first] % len(t_uniq), minlength=len(t_uniq))
+    norm = collections.Counter(normalize_title(n) for n in cols.names)
+    same_artist = (artist[1:] == artist[:-1]) & (pl[1:] == pl[:-1])
+    same_album = (album[1:] == album[:-1]) & (pl[1:] == pl[:-1])
+    return {
+        "playlists": n_pl, "entries": n_e, "tracks": len(t_uniq), "artists": len(a_uniq),
+        "albums": len(np.unique(album, return_counts=True)[0]), "mean_length": lengths.mean(), "min_length": int(lengths.min()),
+        "max_length": int(lengths.max()), "median_length": float(np.median(lengths)),
+        "min_artists": int(_distinct_per_row(pl, artist, n_pl).min()),
+        "min_albums": int(_distinct_per_row(pl, album, n_pl).min()),
+        "mean_artists": _distinct_per_row(pl, artist, n_pl).mean(),
+        "mean_albums": _distinct_per_row(pl, album, n_pl).mean(),
+        "top_track_share": t_playlists.max() / n_pl, "top_artist_share": a_count.max() / n_e,
+        "tracks_once": float(np.mean(t_count == 1)), "artists_once": float(np.mean(a_count == 1)),
+        "tracks_ge5": int(np.sum(t_playlists >= 5)),
+        "titles_raw": len(set(cols.names)), "titles_norm": len(norm), "top_titles": norm.most_common(25),
+        "described": float(c["described"].mean()), "collaborative": float(c["collaborative"].mean()),
+        "with_repeats": float(np.mean(distinct_t < lengths)),
+        "adjacent_same_artist": same_artist.sum() / max(1, n_e - n_pl),
+        "adjacent_same_album": same_album.sum() / max(1, n_e - n_pl),
+        "_matrix": (pl, t_inv, len(t_uniq), np.unique(artist, return_inverse=True)[1], cols.names, lengths),
+    }
+
+
+def _distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Distinct values per row (sorting beats np.unique's hashing on wide int keys)."""
+    width = int(values.max(initial=0)) + 1
+    key = np.sort(rows * width + values)
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return np.bincount(key[first] // width, minlength=n)
+
+
+def structure_check(f: dict, n_test: int = 1000, seed: int = 0) -> dict:
+    """R-precision / NDCG of popularity, title popularity and co-occurrence kNN on held-out playlists.
+
+    Test playlists: n_test random playlists with >= 50 tracks. Seeds: the first 10 tracks, and for
+    playlists with >= 101 tracks also the first 25 vs 25 random ones (challenge categories 7 and 8).
+    """
+    pl, t, n_t, art, names, lengths = f["_matrix"]
+    rng = np.random.default_rng(seed)
+    cand = np.flatnonzero(lengths >= 50)
+    test = np.sort(rng.choice(cand, min(n_test, len(cand)), replace=False))
+    is_test = np.zeros(len(lengths), dtype=bool)
+    is_test[test] = True
+    train_rows = np.flatnonzero(~is_test)
+    remap = np.full(len(lengths), -1)
+    remap[train_rows] = np.arange(len(train_rows))
+    e_train = ~is_test[pl]
+    x = sp.csr_matrix((np.ones(e_train.sum(), dtype=np.float32), (remap[pl[e_train]], t[e_train])),
+                      shape=(len(train_rows), n_t))
+    x.data[:] = 1.0
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    pop = np.asarray(x.sum(axis=0)).ravel()
+    track_artist = np.zeros(n_t, dtype=np.int64)
+    track_artist[t] = art
+    norm = np.array([normalize_title(n) for n in names])
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    out = {}
+    setups = [("first 10", test, lambda r, n: np.arange(10))]
+    long_test = test[lengths[test] >= 101]
+    setups += [("first 25", long_test, lambda r, n: np.arange(25)),
+               ("25 random", long_test, lambda r, n: np.sort(r.choice(n, 25, replace=False)))]
+    for label, rows, pick in setups:
+        seeds, holds = [], []
+        for r in rows:
+            entries = t[starts[r]:starts[r + 1]]
+            chosen = pick(rng, len(entries))
+            mask = np.zeros(len(entries), dtype=bool)
+            mask[chosen] = True
+            seeds.append(np.unique(entries[mask]))
+            holds.append(np.setdiff1d(np.unique(entries[~mask]), seeds[-1]))
+        truth = _rows_matrix(holds, n_t)
+        truth_art = _rows_matrix([np.unique(track_artist[h]) for h in holds], int(art.max()) + 1)
+        seed_m = _rows_matrix(seeds, n_t)
+        recs = {"popularity": _top(np.broadcast_to(pop, (len(rows), n_t)), seed_m),
+                "co-occurrence kNN": _knn(seed_m, x, pop)}
+        if label == "first 10":
+            recs["title popularity"] = _title_pop(norm[rows], norm[train_rows], x, pop, seed_m)
+        for name, rec in recs.items():
+            m = playlist_metrics(rec, track_artist[rec], truth, truth_art)
+            out[(label, name)] = (float(np.mean(m["r_precision"])), float(np.mean(m["ndcg"])), len(rows))
+    return out
+
+
+def _rows_matrix(rows: list[np.ndarray], width: int) -> sp.csr_matrix:
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    idx = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(idx), dtype=np.float32), idx, indptr), shape=(len(rows), width))
+
+
+def _top(scores: np.ndarray, seeds: sp.csr_matrix, k: int = 500) -> np.ndarray:
+    s = np.array(scores, dtype=np.float64)
+    s[seeds.nonzero()] = -np.inf
+    top = np.argpartition(-s, k, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def _knn(seeds: sp.csr_matrix, x: sp.csr_matrix, pop: np.ndarray, k_users: int = 200) -> np.ndarray:
+    """User-based co-occurrence kNN: cosine to training playlists, top neighbours vote."""
+    row_norm = np.sqrt(np.asarray(x.sum(axis=1)).ravel()) + 1e-9
+    out = []
+    for lo in range(0, seeds.shape[0], 100):
+        s = seeds[lo:lo + 100]
+        sim = (s @ x.T).toarray() / row_norm[None, :]
+        keep = np.argpartition(-sim, k_users, axis=1)[:, :k_users]
+        w = np.zeros_like(sim)
+        np.put_along_axis(w, keep, np.take_along_axis(sim, keep, axis=1), axis=1)
+        scores = (sp.csr_matrix(w) @ x).toarray() + 1e-6 * pop / pop.max()
+        out.append(_top(scores, s))
+    return np.concatenate(out)
+
+
+def _title_pop(titles: np.ndarray, train_titles: np.ndarray, x: sp.csr_matrix, pop: np.ndarray,
+               seeds: sp.csr_matrix) -> np.ndarray:
+    """Most popular tracks among training playlists with the same normalised title (else overall)."""
+    uniq, inv = np.unique(np.concatenate([titles, train_titles]), return_inverse=True)
+    t_test, t_train = inv[:len(titles)], inv[len(titles):]
+    # title x track counts from the training playlists, only for titles that occur in the test set
+    wanted = np.isin(t_train, t_test)
+    by_title = sp.csr_matrix((np.ones(wanted.sum()), (t_train[wanted], np.flatnonzero(wanted))),
+                             shape=(len(uniq), x.shape[0])) @ x
+    out = []
+    for lo in range(0, len(titles), 100):
+        scores = by_title[t_test[lo:lo + 100]].toarray() + 1e-6 * pop / pop.max()
+        out.append(_top(scores, seeds[lo:lo + 100]))
+    return np.concatenate(out)
+
+
+def report(f: dict, checks: dict, source: str, seconds: float) -> str:
+    n = f["playlists"]
+    scale = n / 1_000_000
+    rows = []
+    notes = []
+
+    def row(name: str, ours: float, mpd: float | None, fmt: str, why: str = "") -> None:
+        ratio = ours / mpd if mpd else float("nan")
+        off = mpd is not None and mpd > 0 and not 0.5 <= ratio <= 2.0
+        rows.append(f"| {name} | {format(ours, fmt)} | {format(mpd, fmt) if mpd is not None else 'n/a'} | "
+                    f"{'%.2f' % ratio if mpd else ''}{' **off >2x**' if off else ''} |")
+        if off:
+            notes.append(f"- **{name}** is off by more than 2x: {why or 'see the discussion below.'}")
+
+    at_100k = n == 100_000
+    at_1m = n == 1_000_000
+    ref_t = MPD_100K["tracks"] if at_100k else MPD_1M["tracks"] if at_1m else None
+    ref_a = MPD_100K["artists"] if at_100k else MPD_1M["artists"] if at_1m else None
+    row("playlists", n, n, ",d")
+    row("track entries", f["entries"], MPD_1M["entries"] * scale, ",.0f")
+    row("mean length", f["mean_length"], 66.35, ".2f")
+    row("min / max length", f["min_length"], 5, "d")
+    rows[-1] = f"| min / max length | {f['min_length']} / {f['max_length']} | 5 / 250 | |"
+    row("min artists / albums per playlist", f["min_artists"], 3, "d")
+    rows[-1] = f"| min artists / albums per playlist | {f['min_artists']} / {f['min_albums']} | 3 / 2 | |"
+    row("unique tracks", f["tracks"], ref_t, ",d")
+    row("unique artists", f["artists"], ref_a, ",d")
+    row("unique albums", f["albums"], MPD_1M["albums"] if at_1m else None, ",d")
+    row("top track: share of playlists", f["top_track_share"], 46_574 / 1_000_000, ".4f")
+    row("top artist: share of entries", f["top_artist_share"], 847_160 / MPD_1M["entries"], ".4f")
+    row("tracks seen once (share of unique tracks)", f["tracks_once"], HEAPS_TRACKS, ".3f")
+    row("artists seen once (share of unique artists)", f["artists_once"], HEAPS_ARTISTS, ".3f")
+    row("unique raw titles", f["titles_raw"], MPD_1M["titles_raw"] if at_1m else None, ",d")
+    row("unique normalised titles", f["titles_norm"], MPD_1M["titles_norm"] if at_1m else None, ",d")
+    row("playlists with a description", f["described"], 18_760 / 1_000_000, ".4f",
+        "the MPD documentation gives 18,760 described playlists")
+    rows.append(f"| tracks in >= 5 playlists | {f['tracks_ge5']:,d} | n/a | |")
+    rows.append(f"| mean artists / albums per playlist | {f['mean_artists']:.1f} / {f['mean_albums']:.1f} | n/a | |")
+    rows.append(f"| median length | {f['median_length']:.0f} | n/a | |")
+    rows.append(f"| playlists repeating a track | {f['with_repeats']:.3f} | n/a | |")
+    rows.append(f"| neighbours by the same artist / album | {f['adjacent_same_artist']:.3f} / "
+                f"{f['adjacent_same_album']:.3f} | n/a | |")
+    rows.append(f"| collaborative | {f['collaborative']:.4f} | n/a | |")
+
+    title_rows = []
+    ours_titles = dict(f["top_titles"])
+    for title, count in MPD_TOP_TITLES.items():
+        ours = ours_titles.get(title, 0) / n * 1_000_000
+        ratio = ours / count
+        title_rows.append(f"| {title} | {ours:,.0f} | {count:,d} | {ratio:.2f}{' **off >2x**' if not 0.5 <= ratio <= 2 else ''} |")
+        if not 0.5 <= ratio <= 2:
+            notes.append(f"- title **{title}** is off by more than 2x: its share comes from the taste's "
+                         f"naming probability and vocabulary weight in preprocess/synthetic.py.")
+    ours_top = ", ".join(f"{t!r} {c * 1_000_000 / n:,.0f}" for t, c in f["top_titles"][:25])
+
+    check_rows = [f"| {label} | {name} | {rp:.4f} | {nd:.4f} | {m} |" for (label, name), (rp, nd, m) in checks.items()]
+    knn = checks.get(("first 10", "co-occurrence kNN"), (0, 0, 0))[0]
+    popr = checks.get(("first 10", "popularity"), (1, 0, 0))[0]
+    title = checks.get(("first 10", "title popularity"), (0, 0, 0))[0]
+    first25 = checks.get(("first 25", "co-occurrence kNN"), (0, 0, 0))[0]
+    rand25 = checks.get(("25 random", "co-occurrence kNN"), (0, 0, 0))[0]
+    today = datetime.date.today().isoformat()
+    return "\n".join([
+        "# Synthetic MPD calibration",
+        "",
+        f"Source: {source}; {n:,d} playlists. Computed by `bench/calibrate.py` on {today} "
+        f"(2-core CPU, 24 GiB; {seconds:.0f} s). MPD figures: SPEC section 1. Counts of distinct items "
+        "grow with the sample, so they are compared only where the MPD gives them at this size "
+        "(tracks and artists at 100K and 1M, albums and titles at 1M); shares compare at any size.",
+        "",
+        "| figure | synthetic | MPD | ratio |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        "'Seen once' MPD values are derived, not published: between the 100K sample and the full MPD "
+        f"distinct tracks grow as entries^{HEAPS_TRACKS:.2f} and artists as entries^{HEAPS_ARTISTS:.2f}; "
+        "by Good-Turing the share of distinct items seen once is about that exponent.",
+        "",
+        "## Top normalised titles (count per 1M playlists)",
+        "",
+        "| title | synthetic | MPD | ratio |",
+        "|---|---|---|---|",
+        *title_rows,
+        "",
+        f"Synthetic top 25: {ours_top}.",
+        "",
+        "## Figures off by more than 2x",
+        "",
+        *(notes or ["None."]),
+        "",
+        "## Structure: does the data reward collaborative filtering?",
+        "",
+        "Held-out playlists (>= 50 tracks, the rest is the training set); 500 recommendations each, "
+        "seeds removed; challenge R-precision and NDCG (common/metrics.py).",
+        "",
+        "| seeds | method | R-precision | NDCG | playlists |",
+        "|---|---|---|---|---|",
+        *check_rows,
+        "",
+        f"Co-occurrence kNN over popularity (first 10 seeds): {knn / max(popr, 1e-9):.1f}x R-precision. "
+        f"Title popularity: {title / max(popr, 1e-9):.1f}x popularity and {title / max(knn, 1e-9):.2f}x kNN "
+        "(a weak-to-medium signal). The MPD's leaderboard shows the same order: random seeds are easier "
+        f"than the first ones; here kNN with 25 random seeds {rand25:.4f} vs first 25 {first25:.4f}.",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mpd", type=Path, help="folder of MPD slices to measure (default: generate)")
+    ap.add_argument("--playlists", type=int, default=100_000, help="playlists to generate (default 100000)")
+    ap.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    ap.add_argument("--test", type=int, default=1000, help="held-out playlists for the structure check")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "calibration.md", help="report file")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.mpd:
+        cols, source = from_folder(args.mpd), f"MPD slices in {args.mpd}"
+    else:
+        cols, source = from_generator(args.playlists, args.seed), f"preprocess/synthetic.py, seed {args.seed}"
+    f = figures(cols)
+    log.info("figures done (%.0fs); structure check", time.perf_counter() - t0)
+    checks = structure_check(f, args.test, args.seed)
+    text = report(f, checks, source, time.perf_counter() - t0)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

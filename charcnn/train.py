@@ -1,0 +1,353 @@
+"""Training of the title model on MMCF's mixed output, with the autoencoder frozen.
+
+Each batch imitates a challenge playlist: the first U(0, seed_frac_max) of the playlist is the
+seed part, the frozen autoencoder sees it almost fully hidden (input keep 0.01), and the loss is
+the autoencoder's weighted BCE on p = w_t * title + w_p * dae against the full track + artist
+vector, so the title model learns to carry playlists the autoencoder knows little about.
+Every `eval_every` updates ("a period") the model is scored on the title-heavy validation
+categories and the weights are kept only if R-precision improved; a checkpoint after each
+period lets a killed run resume where it stopped and end with the same weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from charcnn.config import TitleConfig
+from charcnn.model import TitleModel
+from common.config import to_dict
+from common.errors import PipelineError
+from common.io import atomic_path, write_json
+from common.metrics import playlist_metrics, summarize
+from ensemble.mixing import DaeFn, mmcf_lists, usable_title
+from mmcf.predict import MMCFModels, check_vocab, predict, resolve_device
+from mmcf.train import item_frequency
+from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
+
+log = logging.getLogger("charcnn")
+
+_CHUNK = 64  # rows per softplus block of the loss: keeps its temporaries small
+MODEL_FILE = "title_model.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def popularity_order(vocab: Vocab) -> np.ndarray:
+    """Tracks by training playlist count, best first, ties by id: the filler of empty slots."""
+    return np.lexsort((np.arange(vocab.n_tracks), -vocab.track_count)).astype(np.int32)
+
+
+def list_metrics(ids: np.ndarray, ps: PlaylistSet, vocab: Vocab) -> dict[str, np.ndarray]:
+    """Per-playlist challenge metrics of top-500 vocabulary ids against the set's holdouts."""
+    rec_artist = np.where(ids >= 0, vocab.track_artist[np.maximum(ids, 0)], -1)
+    return playlist_metrics(ids, rec_artist, ps.holdout.tocsr(), ps.holdout_artists.tocsr(),
+                            n_truth=np.asarray(ps.n_holdouts))
+
+
+def mixed_bce(z: torch.Tensor, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
+              pos: torch.Tensor, neg_weight: float) -> torch.Tensor:
+    """-sum[y log p + neg_weight (1 - y) log(1 - p)], batch mean, for p = w_t sigmoid(z) + w_p d.
+
+    The plain autograd formulation, which the tests hold `head_grad_` to. Worked in log space
+    (log p = logaddexp(log w_t + logsigmoid(z), log w_p + log d)) so saturated sigmoids keep
+    their gradient; pos holds the flat indices of the y = 1 entries; d None means w_p = 0.
+    """
+    lt = torch.log(w_t)[:, None]
+    log1mp = -F.softplus(z) + lt
+    logp_pos = -F.softplus(-z.reshape(-1)[pos]) + lt.reshape(-1)[pos // z.shape[1]]
+    if d is not None:
+        lp = torch.log(w_p)[:, None]  # -inf on rows without autoencoder weight: logaddexp ignores them
+        log1mp = torch.logaddexp(log1mp, lp + torch.log1p(-d))
+        logp_pos = torch.logaddexp(logp_pos, (lp + torch.log(d)).reshape(-1)[pos])
+    pos_term = (logp_pos - neg_weight * log1mp.reshape(-1)[pos]).sum()
+    return -(neg_weight * log1mp.sum() + pos_term) / z.shape[0]
+
+
+@torch.no_grad()
+def head_grad_(z: torch.Tensor, n_plain: int, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
+               pos_r: torch.Tensor, pos_c: torch.Tensor, neg_weight: float) -> float:
+    """Overwrite the logits z [B, N] with dL/dz of `mixed_bce` and return the loss.
+
+    Rows [:n_plain] are title only (w_t = 1, w_p = 0): there dL/dz = a s at negatives and s - 1
+    at positives (a = neg_weight, s = sigmoid(z)), a dense sigmoid plus a sparse correction.
+    Rows [n_plain:] mix in the autoencoder's d [B - n_plain, N]: dL/dz = a w_t s (1 - s) / (1 - p)
+    at negatives and -w_t s (1 - s) / p at positives, the ratios taken in log space. Written by
+    hand because autograd would keep half a dozen [B, N] temporaries alive for this one layer.
+    """
+    a, n_rows = neg_weight, z.shape[0]
+    zp = z[pos_r, pos_c]
+    plain_pos = pos_r < n_plain
+    zp_plain = zp[plain_pos]
+    neg_part = sum(F.softplus(z[i:min(i + _CHUNK, n_plain)]).sum() for i in range(0, n_plain, _CHUNK))
+    loss = float(a * neg_part + (F.softplus(-zp_plain) - a * F.softplus(zp_plain)).sum())
+    g_pos = torch.empty_like(zp)
+    g_pos[plain_pos] = torch.sigmoid(zp_plain) - 1.0
+    if n_plain < n_rows:
+        zm = z[n_plain:]
+        lt, lp = torch.log(w_t[n_plain:])[:, None], torch.log(w_p[n_plain:])[:, None]
+        log1mp = torch.logaddexp(lt - F.softplus(zm), lp + torch.log1p(-d))
+        r, c = pos_r[~plain_pos] - n_plain, pos_c[~plain_pos]
+        zpm = zp[~plain_pos]
+        logp = torch.logaddexp(lt[r, 0] - F.softplus(-zpm), lp[r, 0] + torch.log(d[r, c]))
+        loss += float(-a * log1mp.sum() + (-logp + a * log1mp[r, c]).sum())
+        # s (1 - s) / p = sigmoid(z) exp(logsigmoid(-z) - log p)
+        g_pos[~plain_pos] = -w_t[n_plain:][r] * torch.sigmoid(zpm) * torch.exp(-F.softplus(zpm) - logp)
+        zm.copy_(a * lt.exp() * torch.sigmoid(zm) * torch.exp(-F.softplus(zm) - log1mp))
+    zpl = z[:n_plain]
+    torch.sigmoid(zpl, out=zpl).mul_(a)
+    z[pos_r, pos_c] = g_pos
+    z.div_(n_rows)
+    return loss / n_rows
+
+
+@dataclass
+class _Batch:
+    rows: np.ndarray  # training playlist indices; rows[:n_plain] have nothing fed to the autoencoder
+    x: sp.csr_matrix  # the autoencoder's (corrupted, weighted) input
+    c: np.ndarray  # weighted seed count fed to the autoencoder
+    n_plain: int
+    pos_r: np.ndarray  # coordinates of the target's positives
+    pos_c: np.ndarray
+
+
+class _Batches:
+    """Training batches of one period, drawn from a generator seeded by (seed, period) so a
+    resumed run draws exactly what an uninterrupted one would have drawn."""
+
+    def __init__(self, train: PlaylistSet, rows: np.ndarray, cfg: TitleConfig, track_weight: float,
+                 artist_weight: float):
+        self.train, self.rows, self.cfg = train, rows, cfg
+        self.track_weight, self.artist_weight = track_weight, artist_weight
+        self.n_tracks = train.tracks.shape[1]
+        self.target = sp.hstack([train.tracks, train.artists], format="csr")
+
+    def period(self, period: int, n_updates: int):
+        rng = np.random.default_rng([self.cfg.seed, period])
+        need = n_updates * self.cfg.batch
+        perm = np.concatenate([rng.permutation(self.rows) for _ in range(-(-need // len(self.rows)))])[:need]
+        for i in range(n_updates):
+            yield self._batch(perm[i * self.cfg.batch:(i + 1) * self.cfg.batch], rng)
+
+    def _batch(self, rows: np.ndarray, rng: np.random.Generator) -> _Batch:
+        t = self.train
+        cut = np.floor(rng.random(len(rows)) * self.cfg.seed_frac_max * t.num_tracks[rows]).astype(np.int64)
+        x = sp.hstack([t.tracks[rows], t.artists[rows]], format="csr").astype(np.float32)
+        r = np.repeat(np.arange(len(rows)), np.diff(x.indptr))
+        keep = (x.data <= cut[r]) & (rng.random(x.nnz) < self.cfg.input_keep)
+        x.data = np.where(x.indices < self.n_tracks, self.track_weight, self.artist_weight).astype(np.float32) * keep
+        x.eliminate_zeros()
+        c = np.asarray(x[:, :self.n_tracks].sum(axis=1)).ravel().astype(np.float32)
+        total = np.asarray(x.sum(axis=1)).ravel()  # rows sum to 1, as the autoencoder was trained
+        x.data /= np.repeat(np.where(total > 0, total, 1.0), np.diff(x.indptr)).astype(np.float32)
+        order = np.argsort(c > 0, kind="stable")  # title-only rows first: head_grad_ wants them as one block
+        rows, x, c = rows[order], x[order], c[order]
+        y = self.target[rows]
+        pos_r = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(y.indptr))
+        return _Batch(rows, x, c, int((c == 0).sum()), pos_r, y.indices.astype(np.int64))
+
+
+def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
+                      device: str = "auto") -> dict:
+    """Train (or resume) the title model into out_dir/title_model.pt; returns a JSON-able summary.
+
+    models: the frozen autoencoders (mmcf.predict.load_models); the `train_scheme` one is mixed
+    in during training, all of them serve the validation lists.
+    """
+    out_dir = Path(out_dir)
+    dev = resolve_device(device)
+    vocab = art.vocab
+    check_vocab(models, vocab)
+    if cfg.train_scheme not in models.models:
+        raise PipelineError(f"[charcnn].train_scheme {cfg.train_scheme!r}: no such autoencoder "
+                            f"(have {', '.join(sorted(models.models)) or 'none'})")
+    train, val = art.playlists("train"), art.playlists("val")
+    rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
+    if rows.size == 0:
+        raise PipelineError(f"{art.folder / 'train.npz'}: no training playlist has a usable title")
+    val = val.subset(_val_rows(val, cfg))
+    n_out = vocab.n_tracks + vocab.n_artists
+    dae = models.models[cfg.train_scheme].forward_sparse
+    key = _run_key(cfg, vocab, dae, train)
+    batches = _Batches(train, rows, cfg, models.cfg.track_weight, models.cfg.artist_weight)
+    chars_all = torch.from_numpy(np.ascontiguousarray(train.title_chars))
+    fill = popularity_order(vocab)
+
+    torch.manual_seed(cfg.seed)
+    model = TitleModel(cfg, n_out)
+    with torch.no_grad():  # start from popularity so the updates go to what the title adds
+        f = np.clip(item_frequency(train), 1e-6, 1 - 1e-6)
+        model.dense.bias.copy_(torch.from_numpy(np.log(f / (1 - f)).astype(np.float32)))
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: a third of foreach's time on CPU
+    state = _load_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, dev)
+    n_periods = math.ceil(cfg.updates / cfg.eval_every)
+    log.info("title model (%s, %d outputs) on %d titled training playlists, %d validation playlists "
+             "(categories %s), %d updates in %d periods on %s%s", cfg.arch, n_out, rows.size, len(val),
+             cfg.select_categories, cfg.updates, n_periods, dev,
+             f", resumed after period {state['period']}" if state["period"] else "")
+
+    while state["period"] < n_periods and not (cfg.patience and state["stale"] >= cfg.patience):
+        period = state["period"]
+        n_upd = min(cfg.eval_every, cfg.updates - period * cfg.eval_every)
+        torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
+        model.train()
+        start, losses = time.perf_counter(), []
+        for b in tqdm(batches.period(period, n_upd), total=n_upd, leave=False,
+                      desc=f"title period {period + 1}/{n_periods}", mininterval=2.0):
+            losses.append(_step(model, opt, dae, chars_all[b.rows], b, cfg.neg_weight, dev))
+        train_s = time.perf_counter() - start
+        score = _validate(model, val, vocab, models, fill, cfg, dev)
+        improved = score > state["best"] or len(val) == 0  # nothing to select on: keep the latest
+        if improved:
+            state["best"], state["best_state"], state["stale"] = score, _cpu_state(model), 0
+        else:
+            state["stale"] += 1
+        state["period"] = period + 1
+        state["history"].append({"period": period + 1, "updates": (period * cfg.eval_every) + n_upd,
+                                 "loss": float(np.mean(losses)) if losses else float("nan"),
+                                 "val_r_precision": score, "improved": improved,
+                                 "train_seconds": train_s, "seconds": time.perf_counter() - start})
+        log.info("title period %d/%d: loss %.2f, val R-precision %.4f%s (%.1f s training, %.1f s total)",
+                 period + 1, n_periods, state["history"][-1]["loss"], score, " (kept)" if improved else "",
+                 train_s, state["history"][-1]["seconds"])
+        _save_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, state)
+
+    final = state["best_state"] if state["best_state"] is not None else _cpu_state(model)
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        torch.save({"config": to_dict(cfg), "n_out": n_out, "fingerprint": vocab.fingerprint,
+                    "state": final, "val_r_precision": state["best"]}, tmp)
+    summary = {"arch": cfg.arch, "periods": state["period"], "updates": min(cfg.updates, state["period"] * cfg.eval_every),
+               "best_val_r_precision": state["best"] if math.isfinite(state["best"]) else None,
+               "train_playlists": int(rows.size),
+               "train_seconds": float(sum(h["train_seconds"] for h in state["history"])),
+               "history": state["history"]}
+    write_json(out_dir / "history.json", summary)
+    return summary
+
+
+def load_title_model(out_dir: str | Path, device: str = "cpu", expect_fingerprint: str | None = None) -> TitleModel:
+    """The selected title model from out_dir, in eval mode, refusing another vocabulary's model."""
+    path = Path(out_dir) / MODEL_FILE
+    if not path.exists():
+        raise PipelineError(f"{path}: missing; train the title model first (python -m charcnn)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = TitleConfig(**{k: v for k, v in blob["config"].items()})
+        model = TitleModel(cfg, int(blob["n_out"]))
+        model.load_state_dict(blob["state"])
+    except (RuntimeError, KeyError, TypeError, EOFError) as exc:
+        raise PipelineError(f"{path}: not a title model file ({exc})") from None
+    if expect_fingerprint is not None and blob["fingerprint"] != expect_fingerprint:
+        raise PipelineError(f"{path}: trained on vocabulary {blob['fingerprint']}, artifacts have "
+                            f"{expect_fingerprint}; retrain the title model")
+    return model.to(resolve_device(device)).eval()
+
+
+def _step(model: TitleModel, opt: torch.optim.Optimizer, dae: DaeFn, chars: torch.Tensor, b: _Batch,
+          neg_weight: float, dev: torch.device) -> float:
+    """One Adam update: autograd through the encoder, the dense layer's gradient by hand.
+    (bfloat16 matmuls were tried for the dense layer: on a 2-core AMX CPU the casts of the
+    [N, 400] weight cost what the matmuls saved.)"""
+    w_t = torch.from_numpy(1.0 / (1.0 + b.c)).to(dev)  # every training playlist has a title: u = 1
+    hd = model.dropout(model.encoder(chars.to(dev)))
+    dense = model.dense
+    w, h = dense.weight.detach(), hd.detach()
+    z = torch.addmm(dense.bias.detach(), h, w.t())
+    d = None
+    if b.n_plain < len(b.rows):
+        d = dae(b.x[b.n_plain:]).to(dev, torch.float32)
+    loss = head_grad_(z, b.n_plain, d, w_t, 1.0 - w_t, torch.from_numpy(b.pos_r).to(dev),
+                      torch.from_numpy(b.pos_c).to(dev), neg_weight)
+    opt.zero_grad(set_to_none=True)
+    dense.bias.grad = z.sum(dim=0)
+    dense.weight.grad = torch.mm(z.t(), h)
+    hd.backward(torch.mm(z, w))
+    opt.step()
+    return loss
+
+
+def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFModels, fill: np.ndarray,
+              cfg: TitleConfig, dev: torch.device) -> float:
+    """Mean R-precision of the mixed lists over the selection categories (0 when there are none)."""
+    if len(val) == 0:
+        return 0.0
+    model.eval()
+    ids, _ = mmcf_lists(val, model, models, vocab, fill, batch=cfg.predict_batch, device=dev)
+    per = list_metrics(ids, val, vocab)
+    return float(np.nan_to_num(summarize(per, np.asarray(val.category))["r_precision"]))
+
+
+def _val_rows(val: PlaylistSet, cfg: TitleConfig) -> np.ndarray:
+    """A fixed seeded subset (at most cfg.val_playlists) of the selection categories' playlists."""
+    rows = np.flatnonzero(np.isin(val.category, cfg.select_categories) & (val.n_holdouts > 0))
+    if len(rows) > cfg.val_playlists:
+        rows = np.sort(np.random.default_rng([cfg.seed, 2]).choice(rows, cfg.val_playlists, replace=False))
+    return rows
+
+
+def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DaeFn, train: PlaylistSet) -> str:
+    """Identifies what a checkpoint was trained on: config, vocabulary and the frozen autoencoder
+    (through its output on a fixed probe), so a resume never mixes two different runs."""
+    probe = sp.hstack([train.tracks[:4], train.artists[:4]], format="csr").astype(np.float32)
+    probe.data[:] = 1.0 / np.repeat(np.maximum(np.diff(probe.indptr), 1), np.diff(probe.indptr))
+    with torch.no_grad():
+        out = dae(probe).detach().cpu().numpy().astype(np.float32)
+    h = hashlib.sha256(repr(sorted(to_dict(cfg).items())).encode() + vocab.fingerprint.encode())
+    h.update(np.round(out, 5).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _fresh_state() -> dict:
+    return {"period": 0, "best": -math.inf, "best_state": None, "stale": 0, "history": []}
+
+
+def _save_checkpoint(path: Path, key: str, model: TitleModel, opt: torch.optim.Optimizer, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"key": key, "model": _cpu_state(model), "optim": opt.state_dict(), **state}, tmp)
+
+
+def _load_checkpoint(path: Path, key: str, model: TitleModel, opt: torch.optim.Optimizer, dev: torch.device) -> dict:
+    if not path.exists():
+        return _fresh_state()
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError) as exc:
+        log.warning("%s: unreadable checkpoint (%s); starting afresh", path, exc)
+        return _fresh_state()
+    if blob.get("key") != key:
+        log.info("%s: from another config, vocabulary or autoencoder; starting afresh", path)
+        return _fresh_state()
+    model.load_state_dict(blob["model"])
+    opt.load_state_dict(blob["optim"])
+    for st in opt.state.values():
+        for name, v in st.items():
+            if torch.is_tensor(v) and name != "step":
+                st[name] = v.to(dev)
+    return {k: blob[k] for k in _fresh_state()}
+
+
+def compare_on_val(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
+                   device: str = "cpu") -> dict:
+    """Validation metrics (overall and per category) of the autoencoders alone (their own
+    predictions) and of MMCF's mixture with the trained title model."""
+    val, vocab = art.playlists("val"), art.vocab
+    title = load_title_model(out_dir, device, expect_fingerprint=vocab.fingerprint)
+    dae_ids, _ = predict(models, val, vocab)
+    mixed_ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch,
+                              device=device)
+    cat = np.asarray(val.category)
+    return {"dae": summarize(list_metrics(dae_ids, val, vocab), cat),
+            "mmcf": summarize(list_metrics(mixed_ids, val, vocab), cat)}

@@ -1,0 +1,154 @@
+"""MMCF's count-dependent mixing of the title model and the autoencoder, and its top-500 lists.
+
+p = w_t * title(x) + w_p * dae(x) with w_t = u / (u + c), w_p = c / (u + c): u = 1 when the
+playlist has a usable title, c the weighted count of seeds fed to the autoencoder. A title-only
+playlist is served by the title model alone, a playlist without a title by the autoencoder
+alone, and one with neither (no usable title, no seed in the vocabulary) by popularity.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Mapping, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm import tqdm
+
+from common.errors import PipelineError
+from common.topk import topk_excluding
+from mmcf.predict import MMCFModels, check_vocab, encode_inputs, route
+from preprocess.artifacts import PlaylistSet, Vocab
+
+log = logging.getLogger("mixing")
+
+# a frozen autoencoder: row-normalised seed input [B, T + A] (csr) -> probabilities [B, T + A]
+DaeFn = Callable[[sp.csr_matrix], torch.Tensor]
+
+
+class TitleFn(Protocol):
+    def probs(self, chars: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 25] title characters -> probabilities [B, T + A]."""
+
+
+def usable_title(ps: PlaylistSet) -> np.ndarray:
+    """u: a title with at least one character of the model's alphabet (emoji-only titles have none)."""
+    return np.asarray(ps.has_title, dtype=bool) & (np.asarray(ps.title_chars) > 0).any(axis=1)
+
+
+def mixing_weights(has_title: np.ndarray, seed_weight_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(w_t, w_p) = (u / (u + c), c / (u + c)), and (0, 0) where u = c = 0 (nothing to mix)."""
+    u = np.asarray(has_title, dtype=np.float64)
+    c = np.asarray(seed_weight_sum, dtype=np.float64)
+    if (c < 0).any() or not np.isfinite(c).all():
+        raise ValueError("seed weight sums must be finite and >= 0")
+    total = u + c
+    safe = np.where(total > 0, total, 1.0)
+    return (u / safe).astype(np.float32), (c / safe).astype(np.float32)
+
+
+def scheme_names(ps: PlaylistSet, models: MMCFModels) -> np.ndarray:
+    """The scheme serving each playlist, routed exactly as the autoencoder's own predictions are."""
+    return np.array([s.name for s in models.cfg.schemes])[route(ps, models.cfg)]
+
+
+def mmcf_lists(ps: PlaylistSet, title_model: TitleFn | None, models: MMCFModels, vocab: Vocab,
+               fill_order: np.ndarray, k: int = 500, batch: int = 256,
+               device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """MMCF's top-k lists for a playlist set: the title model (None: left out) mixed with each
+    playlist's scheme autoencoder. See `recommend_mixed` for the outputs."""
+    check_vocab(models, vocab)
+    x, c = encode_inputs(ps, np.arange(len(ps)), models.cfg)
+    daes = {name: m.forward_sparse for name, m in models.models.items()}
+    return recommend_mixed(ps, title_model, daes, scheme_names(ps, models), x, c, fill_order,
+                           k=k, batch=batch, device=device)
+
+
+def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[str, DaeFn], scheme: np.ndarray,
+                    x: sp.csr_matrix, c: np.ndarray, fill_order: np.ndarray, k: int = 500, batch: int = 256,
+                    device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Top-k tracks per playlist of the mixed output, seeds removed, short lists filled.
+
+    scheme: str [P], the autoencoder serving each playlist (a key of daes); x [P, T + A]: the
+    autoencoders' inputs; c [P]: the weighted seed counts. title_model None gives the
+    autoencoder alone. fill_order: vocabulary track ids, best first, for slots the models leave
+    empty (score 0.0 there: the mixture has no evidence for them).
+    Returns ids int32 [P, k] (-1 only when the vocabulary runs out) and scores float32 [P, k].
+    """
+    n_tracks = ps.tracks.shape[1]
+    u = usable_title(ps) if title_model is not None else np.zeros(len(ps), dtype=bool)
+    w_t, w_p = mixing_weights(u, c)
+    ids = np.full((len(ps), k), -1, dtype=np.int32)
+    scores = np.full((len(ps), k), -np.inf, dtype=np.float32)
+    chars = torch.from_numpy(np.ascontiguousarray(ps.title_chars))
+    scheme = np.asarray(scheme)
+    groups = {name: np.flatnonzero(scheme == name) for name in np.unique(scheme)}
+    for name, rows in groups.items():
+        if name not in daes and bool((w_p[rows] > 0).any()):
+            raise PipelineError(f"no autoencoder for scheme {name!r} (loaded: {', '.join(sorted(daes)) or 'none'})")
+    start = time.perf_counter()
+    with torch.no_grad(), tqdm(total=len(ps), desc="mixing", unit="pl", leave=False, mininterval=2.0) as bar:
+        for name, rows_all in groups.items():
+            for lo in range(0, len(rows_all), batch):
+                rows = rows_all[lo:lo + batch]
+                p = mixed_probs(chars[rows], x[rows], w_t[rows], w_p[rows], title_model, daes.get(name), device)
+                p = p[:, :n_tracks].cpu().numpy()
+                p[(w_t[rows] == 0) & (w_p[rows] == 0)] = -np.inf  # nothing to go on: popularity fill
+                ids[rows], scores[rows] = topk_excluding(p, ps.tracks[rows], k)
+                bar.update(len(rows))
+    filled = fill_from_order(ids, scores, ps.tracks, fill_order)
+    log.info("mixed lists for %d playlists (%d title only, %d autoencoder only, %d popularity only, "
+             "%d slots filled) in %.1f s", len(ps), int(((w_t > 0) & (w_p == 0)).sum()),
+             int(((w_t == 0) & (w_p > 0)).sum()), int(((w_t == 0) & (w_p == 0)).sum()), filled,
+             time.perf_counter() - start)
+    return ids, scores
+
+
+@torch.no_grad()
+def mixed_probs(chars: torch.Tensor, x: sp.csr_matrix, w_t: np.ndarray, w_p: np.ndarray,
+                title_model: TitleFn | None, dae: DaeFn | None, device: str | torch.device) -> torch.Tensor:
+    """p = w_t * title + w_p * dae for one batch (no gradients); each model runs only on rows
+    that weigh it, so title-only rows never call the autoencoder and vice versa."""
+    p = torch.zeros((len(w_t), x.shape[1]), dtype=torch.float32, device=device)
+    need_t = np.flatnonzero(w_t > 0)
+    if need_t.size:
+        wt = torch.from_numpy(w_t[need_t]).to(device)[:, None]
+        p[need_t] += wt * title_model.probs(chars[need_t].to(device)).to(torch.float32)
+    need_p = np.flatnonzero(w_p > 0)
+    if need_p.size:
+        wp = torch.from_numpy(w_p[need_p]).to(device)[:, None]
+        p[need_p] += wp * dae(x[need_p]).to(device, torch.float32)
+    return p
+
+
+def fill_from_order(ids: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix, fill_order: np.ndarray,
+                    fill_score: float = 0.0) -> int:
+    """Fill -1 slots in place with the first tracks of fill_order that are neither excluded nor
+    already listed in that row; returns the number of slots filled."""
+    rows = np.flatnonzero((ids < 0).any(axis=1))
+    if rows.size == 0 or len(fill_order) == 0:
+        return 0
+    sub_ids, sub_ex = ids[rows], exclude[rows]
+    k = ids.shape[1]
+    n_ex = np.diff(sub_ex.indptr)
+    # at most k listed + n_ex excluded ids can be blocked, so this prefix always suffices
+    cand = np.asarray(fill_order[:k + int(n_ex.max(initial=0))], dtype=np.int64)
+    width = int(max(exclude.shape[1], cand.max(initial=0) + 1, ids.max(initial=0) + 1)) + 1
+    r = np.arange(len(rows), dtype=np.int64)
+    listed = sub_ids >= 0
+    blocked = np.concatenate([np.repeat(r, n_ex) * width + sub_ex.indices,
+                              np.repeat(r, listed.sum(axis=1)) * width + sub_ids[listed]])
+    ok = ~np.isin(r[:, None] * width + cand[None, :], blocked)
+    cand_rank = np.cumsum(ok, axis=1) - 1
+    missing = ~listed
+    miss_rank = np.cumsum(missing, axis=1) - 1
+    n_fill = np.minimum(missing.sum(axis=1), ok.sum(axis=1))
+    take_c = ok & (cand_rank < n_fill[:, None])
+    take_m = missing & (miss_rank < n_fill[:, None])
+    mr, mc = np.nonzero(take_m)  # row-major: pairs up with the candidates row by row, rank by rank
+    sub_ids[mr, mc] = np.broadcast_to(cand, ok.shape)[take_c]
+    sub_scores = scores[rows]
+    sub_scores[mr, mc] = fill_score
+    ids[rows], scores[rows] = sub_ids, sub_scores
+    return int(n_fill.sum())

@@ -1,0 +1,187 @@
+"""Inference with the trained autoencoders: seed weighting, routing playlists to schemes, top-k.
+
+Seed weighting and the row normalisation: a seed track weighs `track_weight` (1.0), each of the
+seeds' artists `artist_weight` (0.5); in-order seed lists longer than `long_seeds` (50) weigh
+their last `recent_seeds` (15) tracks 1.0 and the earlier ones `early_weight` (0.15). The
+weighted vector is then divided by its sum, exactly like the training inputs (whose survivors
+are divided by their row sum). The encoder is linear before its sigmoid, so the hidden
+pre-activation becomes a weighted average of seed embeddings: the weights set each seed's
+share, not the input's scale, and the scale stays the one the model was trained on whatever the
+number of seeds. Training feeds tracks or artists alone (hide and seek); at inference both are
+fed, and the normalisation makes that a convex mix of the two kinds of input the model knows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from common.errors import PipelineError
+from common.io import read_json
+from mmcf.config import MMCFConfig, config_from_section
+from mmcf.model import DAE, Bag
+from preprocess.artifacts import PlaylistSet, Vocab
+from preprocess.categories import BY_ID, CATEGORIES
+
+CONFIG_FILE = "config.json"
+_RANDOM_CATEGORIES = np.array([c.id for c in CATEGORIES if c.random])
+_IN_ORDER = [c for c in CATEGORIES if not c.random]
+
+
+@dataclass
+class MMCFModels:
+    cfg: MMCFConfig
+    models: dict[str, DAE]  # scheme name -> model (eval mode, on its device)
+    fingerprint: str  # vocabulary the models were trained on
+    n_tracks: int
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it is an error, not a silent fallback."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name not in ("cpu", "cuda"):
+        raise PipelineError(f"--device: expected auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def model_path(out_dir: Path, scheme: str) -> Path:
+    return Path(out_dir) / f"{scheme}.pt"
+
+
+def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes: list[str] | None = None) -> MMCFModels:
+    """The trained models of `out_dir` (all of the config's schemes unless `schemes` names some)."""
+    out_dir = Path(out_dir)
+    meta = read_json(out_dir / CONFIG_FILE)
+    cfg = config_from_section(meta.get("config"), f"{out_dir / CONFIG_FILE} config")
+    device = resolve_device(device)
+    models = {}
+    for name in schemes or [s.name for s in cfg.schemes]:
+        cfg.scheme(name)
+        path = model_path(out_dir, name)
+        if not path.exists():
+            raise PipelineError(f"{path}: missing; train scheme {name!r} first (python -m mmcf)")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("fingerprint") != meta["fingerprint"]:
+            raise PipelineError(f"{path}: trained on another vocabulary than {out_dir / CONFIG_FILE}; retrain")
+        model = DAE(meta["n_items"], meta["n_tracks"], cfg.hidden, tied=blob["tied"])
+        model.load_state_dict(blob["state"])
+        models[name] = model.to(device).eval()
+    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], n_tracks=meta["n_tracks"])
+
+
+def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The autoencoder input of playlists `rows`: [len(rows), tracks + artists] float32, rows summing
+    to 1 (empty rows stay empty), and c, the weighted count of seed tracks (for count-dependent mixing)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    tracks = ps.tracks[rows].tocsr()
+    artists = ps.artists[rows].tocsr()
+    entry_row = np.repeat(np.arange(len(rows)), np.diff(tracks.indptr))
+    n_seeds = ps.n_seeds[rows].astype(np.int64)
+    long_in_order = ~np.isin(ps.category[rows], _RANDOM_CATEGORIES) & (n_seeds > cfg.long_seeds)
+    early = long_in_order[entry_row] & (tracks.data <= (n_seeds - cfg.recent_seeds)[entry_row])
+    tw = np.where(early, cfg.early_weight, cfg.track_weight).astype(np.float32)
+    t = sp.csr_matrix((tw, tracks.indices, tracks.indptr), shape=tracks.shape)
+    a = sp.csr_matrix((np.full(artists.nnz, cfg.artist_weight, np.float32), artists.indices, artists.indptr),
+                      shape=artists.shape)
+    x = sp.hstack([t, a], format="csr", dtype=np.float32)
+    total = np.asarray(x.sum(axis=1)).ravel()
+    x.data /= np.repeat(np.where(total > 0, total, 1.0), np.diff(x.indptr)).astype(np.float32)
+    c = np.asarray(t.sum(axis=1), dtype=np.float32).ravel()
+    return x, c
+
+
+def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
+    """Scheme index per playlist from its category. Uncategorised playlists (0) go where the in-order
+    category with the nearest seed count goes."""
+    scheme_of_cat = {c: i for i, s in enumerate(cfg.schemes) for c in s.categories}
+    cat = ps.category.astype(np.int64).copy()
+    unknown = cat == 0
+    if unknown.any():
+        seeds = np.array([c.n_seeds for c in _IN_ORDER])
+        nearest = np.abs(ps.n_seeds[unknown, None].astype(np.int64) - seeds[None, :]).argmin(axis=1)
+        cat[unknown] = np.array([c.id for c in _IN_ORDER])[nearest]
+    missing = sorted(set(np.unique(cat).tolist()) - set(scheme_of_cat))
+    if missing:
+        names = ", ".join(f"{c} ({BY_ID[c].name})" if c in BY_ID else str(c) for c in missing)
+        raise PipelineError(f"[mmcf.schemes]: no scheme serves categor{'y' if len(missing) == 1 else 'ies'} {names}")
+    lookup = np.full(max(scheme_of_cat) + 1, -1, dtype=np.int64)
+    lookup[list(scheme_of_cat)] = list(scheme_of_cat.values())
+    return lookup[cat]
+
+
+def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, k: int = 500
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k tracks of one model for playlists `rows`, seeds excluded: rec int32 [n, k] (-1 = none),
+    scores float32 [n, k] (output probabilities, 0 where rec is -1)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n_tracks = ps.tracks.shape[1]
+    rec = np.full((len(rows), k), -1, dtype=np.int32)
+    scores = np.zeros((len(rows), k), dtype=np.float32)
+    kk = min(k, n_tracks)
+    device = model.W.device
+    with torch.no_grad():
+        for lo in range(0, len(rows), cfg.predict_batch):
+            chunk = rows[lo:lo + cfg.predict_batch]
+            x, _ = encode_inputs(ps, chunk, cfg)
+            z = model.logits(Bag.from_csr(x, device))[:, :n_tracks]
+            seeds = ps.tracks[chunk].tocoo()
+            z[torch.from_numpy(seeds.row.astype(np.int64)).to(device),
+              torch.from_numpy(seeds.col.astype(np.int64)).to(device)] = -torch.inf
+            val, idx = torch.topk(z, kk, dim=1)
+            ok = torch.isfinite(val)
+            rec[lo:lo + len(chunk), :kk] = torch.where(ok, idx, -1).cpu().numpy()
+            scores[lo:lo + len(chunk), :kk] = torch.where(ok, torch.sigmoid(val), 0.0).cpu().numpy()
+    return rec, scores
+
+
+def predict(models: MMCFModels, ps: PlaylistSet, vocab: Vocab, k: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k tracks for every playlist of `ps`, each routed to the scheme serving its category.
+
+    Title-only playlists (no seeds) get the output for an empty input: the 0to1 scheme is trained
+    with empty inputs too, so that is its learned prior, a popularity-like ranking.
+    """
+    check_vocab(models, vocab)
+    scheme_idx = route(ps, models.cfg)
+    rec = np.full((len(ps), k), -1, dtype=np.int32)
+    scores = np.zeros((len(ps), k), dtype=np.float32)
+    for i, scheme in enumerate(models.cfg.schemes):
+        rows = np.flatnonzero(scheme_idx == i)
+        if len(rows):
+            rec[rows], scores[rows] = recommend(_model(models, scheme.name), ps, rows, models.cfg, k)
+    return rec, scores
+
+
+def dae_scores(models: MMCFModels, ps: PlaylistSet, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Dense output probabilities [len(rows), tracks + artists] (on the models' device), each row from
+    its scheme's model, and c, the weighted seed count per row: the inputs of count-dependent mixing."""
+    rows = np.asarray(rows, dtype=np.int64)
+    scheme_idx = route(ps, models.cfg)[rows]
+    first = next(iter(models.models.values()))
+    out = torch.empty((len(rows), first.n_items), device=first.W.device)
+    c = np.zeros(len(rows), dtype=np.float32)
+    for i, scheme in enumerate(models.cfg.schemes):
+        sel = np.flatnonzero(scheme_idx == i)
+        if len(sel):
+            x, c[sel] = encode_inputs(ps, rows[sel], models.cfg)
+            out[torch.from_numpy(sel).to(out.device)] = _model(models, scheme.name).forward_sparse(x)
+    return out, c
+
+
+def check_vocab(models: MMCFModels, vocab: Vocab) -> None:
+    if vocab.fingerprint != models.fingerprint:
+        raise PipelineError(f"mmcf models were trained on vocabulary {models.fingerprint}, the artifacts have "
+                            f"{vocab.fingerprint}; retrain or point at the matching artifacts")
+
+
+def _model(models: MMCFModels, name: str) -> DAE:
+    if name not in models.models:
+        raise PipelineError(f"mmcf: scheme {name!r} is not loaded (trained schemes: {', '.join(models.models)})")
+    return models.models[name]

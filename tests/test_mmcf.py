@@ -1,0 +1,377 @@
+"""The MMCF denoising autoencoder: model, loss, batches, training with resume, prediction."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from common.errors import PipelineError
+from mmcf import train as train_mod
+from mmcf.config import MMCFConfig, SchemeConfig, config_from_section, load_config
+from mmcf.model import DAE, Bag, Target, weighted_bce_with_logits
+from mmcf.predict import dae_scores, encode_inputs, load_models, predict, route
+from mmcf.train import Batcher, train_all
+from preprocess.artifacts import Artifacts, PlaylistSet, save_playlists
+from preprocess.categories import BY_ID
+from tests.psfake import make_set, make_vocab
+
+N_CLUSTERS, PER_CLUSTER = 8, 40  # tracks 0..319; artist = track // 4, so each cluster owns 10 artists
+N_TRACKS = N_CLUSTERS * PER_CLUSTER
+
+
+def clustered_playlists(n: int, seed: int, min_len: int = 12, max_len: int = 36) -> list[list[int]]:
+    """Playlists drawn from one cluster each (skewed inside it), plus one globally popular track: a
+    co-occurrence signal a model can learn and popularity cannot."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        c = rng.integers(N_CLUSTERS)
+        length = int(rng.integers(min_len, max_len + 1))
+        p = 1.0 / np.arange(1, PER_CLUSTER + 1) ** 0.7
+        tracks = (c * PER_CLUSTER + rng.choice(PER_CLUSTER, size=min(length, PER_CLUSTER), replace=False,
+                                               p=p / p.sum())).tolist()
+        tracks.insert(int(rng.integers(len(tracks))), int(rng.integers(4)) * PER_CLUSTER)  # a popular head track
+        out.append(list(dict.fromkeys(tracks)))
+    return out
+
+
+def tiny_cfg(**kw) -> MMCFConfig:
+    schemes = [
+        SchemeConfig("0to1_inorder", [1, 2], "fraction", [0.0, 0.3], [0.75, 0.75], untied=False, tied_updates=6),
+        SchemeConfig("5_inorder", [3, 4], "count", [1, 50], [0.75, 0.75], tied_updates=4, untied_updates=4),
+        SchemeConfig("10to100_inorder", [5, 6, 7, 9], "fraction", [0.3, 0.6], [0.75, 0.75], tied_updates=4,
+                     untied_updates=2),
+        SchemeConfig("25to100_random", [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], tied_updates=4,
+                     untied_updates=2),
+    ]
+    base = dict(hidden=16, batch_size=32, eval_every=2, val_playlists=50, precision="fp32", schemes=schemes)
+    base.update(kw)
+    return MMCFConfig(**base)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and immune to stalls when other processes load the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Artifacts:
+    """A train set of clustered playlists and a validation set with challenge-like seeds per category."""
+    folder = tmp_path_factory.mktemp("art")
+    vocab = make_vocab(N_TRACKS)
+    train = make_set(clustered_playlists(600, seed=1), vocab)
+    seeds, holds, cats = [], [], []
+    for i, pl in enumerate(clustered_playlists(160, seed=2, min_len=30, max_len=40)):
+        cat = BY_ID[1 + i % 10]
+        n = min(cat.n_seeds, len(pl) - 5)
+        idx = (np.random.default_rng(i).permutation(len(pl)) if cat.random else np.arange(len(pl)))
+        seeds.append([pl[j] for j in sorted(idx[:n])])
+        holds.append([pl[j] for j in sorted(idx[n:])])
+        cats.append(cat.id)
+    val = make_set(seeds, vocab, holdouts=holds, category=cats)
+    save_playlists(folder / "train.npz", train)
+    save_playlists(folder / "val.npz", val)
+    vocab.track_count = np.bincount(train.tracks.indices, minlength=N_TRACKS).astype(np.int64)
+    return Artifacts(folder=folder, manifest={}, vocab=vocab)
+
+
+# --- model and loss ---------------------------------------------------------------------------------
+
+def test_loss_matches_hand_computation():
+    z = torch.tensor([[0.0, 2.0, -1.0], [3.0, -2.0, 0.5]])
+    y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    row0 = -(math.log(sig(0.0)) + 0.55 * math.log(1 - sig(2.0)) + math.log(sig(-1.0)))
+    row1 = -(0.55 * math.log(1 - sig(3.0)) + 0.55 * math.log(1 - sig(-2.0)) + math.log(sig(0.5)))
+    assert float(weighted_bce_with_logits(z, y, 0.55)) == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    # stable for extreme logits, where log(sigmoid) would underflow to -inf
+    big = weighted_bce_with_logits(torch.tensor([[200.0, -200.0]]), torch.tensor([[0.0, 1.0]]), 0.55)
+    assert float(big) == pytest.approx(0.55 * 200 + 200, rel=1e-5)
+
+
+def _random_batch(n_items: int, rows: int, seed: int) -> tuple[Bag, Target]:
+    x = sp.random(rows, n_items, density=0.08, format="csr", random_state=seed, dtype=np.float32)
+    x = sp.csr_matrix(sp.diags(1 / np.maximum(x.sum(1).A1, 1e-9)) @ x)
+    y = sp.random(rows, n_items, density=0.1, format="coo", random_state=seed + 1)
+    return Bag.from_csr(x), Target(torch.from_numpy(y.row.astype(np.int64)), torch.from_numpy(y.col.astype(np.int64)))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_hand_written_gradients_match_autograd(tied, bf16):
+    model = DAE(120, 90, hidden=8, tied=True)
+    model.init_weights(torch.Generator().manual_seed(0), np.linspace(0.01, 0.3, 120))
+    if not tied:
+        model = model.untied_copy()
+        with torch.no_grad():
+            model.W_dec.add_(0.05 * torch.randn(model.W_dec.shape, generator=torch.Generator().manual_seed(1)))
+    bag, target = _random_batch(120, 7, seed=3)
+    mask = model.dropout_mask(7, 0.8, torch.Generator().manual_seed(2))
+    loss = model.loss_and_grad(bag, target, 0.55, mask, bf16=bf16)
+    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = None
+    ref = model.reference_loss(bag, target, 0.55, mask)
+    ref.backward()
+    ref = ref.detach()
+    tol = 2e-2 if bf16 else 1e-5
+    assert loss == pytest.approx(float(ref), rel=tol)
+    for n, p in model.named_parameters():
+        assert torch.allclose(fast[n], p.grad, rtol=tol, atol=tol * float(p.grad.abs().max())), n
+    assert math.isnan(model.loss_and_grad(bag, target, 0.55, mask, with_loss=False))
+
+
+def test_tied_weights_are_one_parameter_and_untied_copy_starts_equal():
+    model = DAE(50, 40, hidden=6, tied=True)
+    model.init_weights(torch.Generator().manual_seed(0))
+    params = dict(model.named_parameters())
+    assert set(params) == {"W", "b_enc", "b_dec"} and model.decoder_weight is model.W
+    bag, _ = _random_batch(50, 4, seed=5)
+    before = model.logits(bag).detach()
+    with torch.no_grad():
+        model.W[7].add_(1.0)  # one parameter: the change reaches the decoder's row 7 as well
+    after = model.logits(bag).detach()
+    assert not torch.allclose(before[:, 7], after[:, 7])
+    untied = model.untied_copy()
+    assert set(dict(untied.named_parameters())) == {"W", "b_enc", "W_dec", "b_dec"}
+    assert untied.W_dec.data_ptr() != untied.W.data_ptr()
+    assert torch.allclose(untied.logits(bag), after)
+
+
+def test_forward_sparse_shape_and_range():
+    model = DAE(30, 20, hidden=4)
+    model.init_weights(torch.Generator().manual_seed(0))
+    x = sp.random(5, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    p = model.forward_sparse(x)
+    assert p.shape == (5, 30) and float(p.min()) > 0 and float(p.max()) < 1
+
+
+# --- batches ----------------------------------------------------------------------------------------
+
+def _batches(ps: PlaylistSet, scheme: SchemeConfig, n: int = 40):
+    b = Batcher(ps, scheme, 25, seed=0, key=(0, 0))
+    return b, [(b.rows(u), b.batch(u)) for u in range(n)]
+
+
+def test_hide_and_seek_feeds_one_half_and_targets_the_full_vector(data):
+    ps = data.playlists("train")
+    scheme = SchemeConfig("s", [8], "fraction", [1.0, 1.0], [0.75, 0.75])
+    _, batches = _batches(ps, scheme)
+    parts = {b.part for _, b in batches}
+    assert parts == {"tracks", "artists"}
+    for rows, b in batches:
+        if b.part == "tracks":
+            assert b.x.indices.max() < N_TRACKS
+        else:
+            assert b.x.indices.min() >= N_TRACKS
+        full = sp.hstack([ps.tracks, ps.artists], format="csr")[rows]
+        assert len(b.target_cols) == full.nnz
+        got = sp.csr_matrix((np.ones(len(b.target_cols)), (b.target_rows, b.target_cols)), shape=full.shape)
+        assert (got != (full > 0)).nnz == 0
+
+
+def test_corruption_keeps_the_drawn_fraction_and_rows_sum_to_one(data):
+    ps = data.playlists("train")
+    scheme = SchemeConfig("s", [8], "fraction", [1.0, 1.0], [0.5, 0.8])
+    _, batches = _batches(ps, scheme, n=60)
+    kept, eligible, keeps = 0, 0, []
+    for rows, b in batches:
+        half = ps.tracks[rows] if b.part == "tracks" else ps.artists[rows]
+        assert 0.5 <= b.keep <= 0.8
+        keeps.append(b.keep)
+        kept += b.x.nnz
+        eligible += half.nnz * b.keep
+        sums = np.asarray(b.x.sum(axis=1)).ravel()
+        assert np.allclose(sums[sums > 0], 1.0, atol=1e-5)
+    assert kept / eligible == pytest.approx(1.0, abs=0.03)
+    assert np.std(keeps) > 0.05  # drawn per batch, not fixed
+
+
+@pytest.mark.parametrize("kind,lo,hi", [("count", 1, 5), ("fraction", 0.3, 0.6), ("fraction", 0.0, 0.3)])
+def test_first_n_truncation(data, kind, lo, hi):
+    ps = data.playlists("train")
+    scheme = SchemeConfig("s", [5], kind, [lo, hi], [1.0, 1.0])
+    _, batches = _batches(ps, scheme, n=30)
+    empty = 0
+    for rows, b in batches:
+        if b.part != "tracks":
+            continue
+        pos = ps.tracks[rows].tocsr()
+        for i in range(len(rows)):
+            fed = set(b.x.indices[b.x.indptr[i]:b.x.indptr[i + 1]])
+            start, stop = pos.indptr[i], pos.indptr[i + 1]
+            n = len(fed)
+            assert fed == set(pos.indices[start:stop][pos.data[start:stop] <= n])  # exactly the first n
+            if kind == "count":
+                assert lo <= n <= hi
+            else:
+                assert math.floor(lo * ps.num_tracks[rows[i]]) <= n <= math.floor(hi * ps.num_tracks[rows[i]])
+            empty += n == 0
+    assert (empty > 0) == (kind == "fraction" and lo == 0.0)
+
+
+def test_batches_cover_every_playlist_once_per_epoch(data):
+    ps = data.playlists("train")
+    b = Batcher(ps, SchemeConfig("s", [8]), 50, seed=0, key=(0, 0))
+    rows = np.concatenate([b.rows(u) for u in range(len(ps) // 50)])
+    assert np.array_equal(np.sort(rows), np.arange(len(ps)))
+
+
+# --- inference inputs and routing -------------------------------------------------------------------
+
+def test_encode_inputs_weights_long_in_order_seeds_and_normalises():
+    vocab = make_vocab(200)
+    seeds = [list(range(100)), list(range(100, 200)), [3, 4]]
+    ps = make_set(seeds, vocab, category=[9, 10, 3])
+    cfg = MMCFConfig()
+    x, c = encode_inputs(ps, np.arange(3), cfg)
+    assert np.allclose(np.asarray(x.sum(axis=1)).ravel(), 1.0)
+    assert c.tolist() == pytest.approx([85 * 0.15 + 15, 100.0, 2.0])
+    row0 = x[0].toarray().ravel()
+    # in order (category 9): the last 15 seeds weigh 1.0, earlier 0.15, artists 0.5, before normalising
+    total = 85 * 0.15 + 15 + 0.5 * 25
+    assert row0[99] == pytest.approx(1.0 / total) and row0[0] == pytest.approx(0.15 / total)
+    assert row0[200 + 0] == pytest.approx(0.5 / total)
+    row1 = x[1].toarray().ravel()  # random seeds (category 10): all 1.0
+    assert row1[100] == pytest.approx(row1[199])
+
+
+def test_route_by_category_and_uncategorised_by_seed_count():
+    vocab = make_vocab(40)
+    ps = make_set([[], [1], [1, 2, 3, 4, 5], list(range(10)), list(range(30))], vocab,
+                  category=[1, 2, 4, 0, 0])
+    cfg = MMCFConfig()
+    names = [cfg.schemes[i].name for i in route(ps, cfg)]
+    assert names == ["0to1_inorder", "0to1_inorder", "5_inorder", "10to100_inorder", "10to100_inorder"]
+    partial = MMCFConfig(schemes=[SchemeConfig("only", [1, 2])])
+    with pytest.raises(PipelineError, match="no scheme serves"):
+        route(ps, partial)
+
+
+# --- training, resume, prediction -------------------------------------------------------------------
+
+def _weights(out: Path, schemes: list[str] | None = None) -> dict[str, torch.Tensor]:
+    models = load_models(out, schemes=schemes)
+    return {f"{s}.{k}": v for s, m in models.models.items() for k, v in m.state_dict().items()}
+
+
+def test_training_is_reproducible_and_resumes_after_interruption(data, tmp_path, monkeypatch):
+    cfg = tiny_cfg()
+    first = train_all(data, tmp_path / "a", cfg, "cpu")
+    ref = _weights(tmp_path / "a")
+    assert {k.split(".")[0] for k in ref} == {s.name for s in cfg.schemes}
+    phases = {name: {h["phase"] for h in s["history"]} for name, s in first["schemes"].items()}
+    assert phases == {"0to1_inorder": {"tied"}, "5_inorder": {"tied", "untied"},
+                      "10to100_inorder": {"tied", "untied"}, "25to100_random": {"tied", "untied"}}
+
+    saves = {"n": 0}
+    real_save = train_mod._save_checkpoint
+
+    def crash_mid_run(*args, **kw):
+        real_save(*args, **kw)
+        saves["n"] += 1
+        if saves["n"] == 6:  # mid-way through 5_inorder's untied phase
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_save_checkpoint", crash_mid_run)
+    with pytest.raises(KeyboardInterrupt):
+        train_all(data, tmp_path / "b", cfg, "cpu")
+    assert (tmp_path / "b" / "5_inorder.ckpt.pt").exists() and not (tmp_path / "b" / "5_inorder.pt").exists()
+    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    summary = train_all(data, tmp_path / "b", cfg, "cpu")
+    resumed = _weights(tmp_path / "b")
+    assert ref.keys() == resumed.keys()
+    for k in ref:
+        assert torch.equal(ref[k], resumed[k]), k
+    assert not list((tmp_path / "b").glob("*.ckpt.pt"))
+    assert [h["update"] for h in summary["schemes"]["5_inorder"]["history"]] == [2, 4, 2, 4]
+
+    train_all(data, tmp_path / "c", tiny_cfg(seed=1), "cpu", schemes=["0to1_inorder"])
+    other = _weights(tmp_path / "c", ["0to1_inorder"])
+    assert not torch.equal(other["0to1_inorder.W"], ref["0to1_inorder.W"])
+
+
+def test_model_selection_keeps_only_improvements(data, tmp_path):
+    cfg = tiny_cfg(eval_every=1)
+    summary = train_all(data, tmp_path, cfg, "cpu", schemes=["25to100_random"])
+    hist = summary["schemes"]["25to100_random"]["history"]
+    best = -1.0
+    for h in hist:
+        assert h["improved"] == (h["val_r_precision"] > best)
+        best = max(best, h["val_r_precision"])
+    assert summary["schemes"]["25to100_random"]["best_val_r_precision"] == pytest.approx(best)
+
+
+def test_prediction_excludes_seeds_and_pads_short_lists(data, tmp_path):
+    cfg = tiny_cfg()
+    train_all(data, tmp_path, cfg, "cpu")
+    models = load_models(tmp_path)
+    val = data.playlists("val")
+    rec, scores = predict(models, val, data.vocab, k=500)
+    assert rec.shape == (len(val), 500) and rec.dtype == np.int32 and scores.dtype == np.float32
+    seeds = val.tracks.tocsr()
+    for i in range(len(val)):
+        got = rec[i][rec[i] >= 0]
+        assert not set(got) & set(seeds.indices[seeds.indptr[i]:seeds.indptr[i + 1]])
+        assert len(got) == len(set(got)) == N_TRACKS - seeds.indptr[i + 1] + seeds.indptr[i]
+        assert np.all(np.diff(scores[i][: len(got)]) <= 0)
+    assert np.all(rec[:, N_TRACKS:] == -1)
+    probs, c = dae_scores(models, val, np.arange(10))
+    assert probs.shape == (10, N_TRACKS + data.vocab.n_artists)
+    assert c.tolist() == pytest.approx(val.n_seeds[:10].astype(float).tolist())
+
+
+def test_dae_beats_popularity_on_clustered_playlists(data, tmp_path):
+    schemes = [SchemeConfig("25to100_random", list(range(1, 11)), "fraction", [1.0, 1.0], [0.5, 0.8],
+                            tied_updates=150, untied_updates=0, untied=False)]
+    cfg = tiny_cfg(hidden=32, eval_every=50, schemes=schemes)
+    result = train_all(data, tmp_path, cfg, "cpu")
+    val = data.playlists("val")
+    has_seeds = val.category != 1
+    pop = np.argsort(-data.vocab.track_count, kind="stable")
+    from common.metrics import playlist_metrics
+    rec_pop = np.stack([[t for t in pop if t not in set(val.tracks[i].indices)][:100] for i in range(len(val))])
+    m = playlist_metrics(rec_pop, data.vocab.track_artist[rec_pop], val.holdout, val.holdout_artists, val.n_holdouts)
+    print("DAE", result["val"]["per_category"], "pop", np.nanmean(m["r_precision"][has_seeds]))
+    dae = {int(k): v["r_precision"] for k, v in result["val"]["per_category"].items()}
+    dae_mean = np.mean([dae[c] for c in range(2, 11)])
+    assert dae_mean > np.nanmean(m["r_precision"][has_seeds]) + 0.2
+
+
+# --- config and CLI ---------------------------------------------------------------------------------
+
+def test_config_section_with_scheme_table(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[mmcf]\neval_every = 7\n[[mmcf.schemes]]\nname = "a"\ncategories = [1, 2, 3, 4, 5]\n'
+                    'tied_updates = 3\n[[mmcf.schemes]]\nname = "b"\ncategories = [6, 7, 8, 9, 10]\n'
+                    'first_n = "count"\nfirst_n_range = [1, 50]\n')
+    cfg = load_config(toml)
+    assert cfg.eval_every == 7 and [s.name for s in cfg.schemes] == ["a", "b"]
+    assert cfg.schemes[1].first_n_range == [1, 50] and cfg.schemes[0].tied_updates == 3
+    assert [s.name for s in load_config(None).schemes] == ["0to1_inorder", "5_inorder", "10to100_inorder",
+                                                           "25to100_random"]
+    for bad, msg in [({"schemes": [{"name": "a", "categories": [1]}, {"name": "b", "categories": [1]}]},
+                      "more than one scheme"),
+                     ({"schemes": [{"name": "a", "categories": [1], "first_n": "last"}]}, "first_n must be"),
+                     ({"hidden_keep": 0}, "hidden_keep"), ({"epochs": 3}, "unknown key")]:
+        with pytest.raises(PipelineError, match=msg):
+            config_from_section(bad)
+
+
+def test_cli_help_and_one_line_error(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    ok = subprocess.run([sys.executable, "-m", "mmcf", "--help"], cwd=root, capture_output=True, text=True)
+    assert ok.returncode == 0 and "--artifacts" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "mmcf", "--artifacts", str(tmp_path / "none"), "--out",
+                          str(tmp_path / "o")], cwd=root, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "manifest.json" in bad.stderr

@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+
+from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
+from common.errors import PipelineError
+from ensemble.candidates import as_source, is_member, merge_candidates
+from ensemble.features import FeatureContext
+from ensemble.ranker import (IMPORTANCE_FILE, MODEL_FILE, RerankConfig, fill_popular, fit, load_reranker,
+                             rerank, rerank_config, rerank_with, train_reranker)
+from preprocess.artifacts import Artifacts, save_playlists
+from report.evaluation import evaluate_ids
+from tests.psfake import make_set, make_vocab
+
+N_TRACKS, N_GROUPS = 800, 20
+VOCAB = make_vocab(N_TRACKS)
+SEEDS_BY_CATEGORY = {1: 0, 2: 1, 3: 5, 4: 5, 5: 10, 6: 10, 7: 25, 8: 25, 9: 30, 10: 30}
+
+
+def _playlists(rng, n, with_categories):
+    """Each playlist mostly draws from one group of 40 tracks (Zipf inside the group) plus noise;
+    the title names the group except in the no-title categories."""
+    seeds, holds, titles, cats = [], [], [], []
+    for i in range(n):
+        g = int(rng.integers(N_GROUPS))
+        inside = g * 40 + np.minimum(rng.zipf(1.6, 200) - 1, 39)
+        noise = rng.integers(0, N_TRACKS, 15)
+        tracks = list(dict.fromkeys(np.concatenate([inside[:60], noise]).tolist()))
+        tracks = [tracks[j] for j in rng.permutation(len(tracks))][: int(rng.integers(20, 45))]
+        cat = 1 + i % 10 if with_categories else 0
+        n_seeds = min(SEEDS_BY_CATEGORY[cat], len(tracks) - 5) if with_categories else len(tracks)
+        seeds.append(tracks[:n_seeds])
+        holds.append(tracks[n_seeds:])
+        titles.append("" if cat in (4, 6) else f"group {g}")
+        cats.append(cat)
+    return make_set(seeds, VOCAB, titles=titles, holdouts=holds if with_categories else None, category=cats)
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(0)
+    train = _playlists(rng, 900, False)
+    val = _playlists(rng, 700, True)
+    pop = Popularity(train)
+    sources = {"item_knn": ItemKNN(train, pop, BaselineConfig()),
+               "title_popularity": TitlePopularity(train, pop, BaselineConfig()), "popularity": pop}
+    ctx = FeatureContext.build(train, VOCAB)
+    return train, val, sources, ctx
+
+
+CFG = RerankConfig(depth={"item_knn": 80, "title_popularity": 40, "popularity": 10}, cold_depth={"popularity": 60},
+                   candidates=100, list_depth=150, rounds=40, early_stopping=10, min_data_in_leaf=20, num_leaves=15,
+                   num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def trained(world, tmp_path_factory):
+    _, val, sources, ctx = world
+    out = tmp_path_factory.mktemp("rerank")
+    fit_part = val.subset(np.arange(500))
+    summary = fit(ctx, fit_part, sources, out, CFG)
+    return out, summary
+
+
+def test_output_is_the_candidates_in_model_order_then_popularity(world, trained):
+    _, val, sources, ctx = world
+    test = val.subset(np.arange(500, 700))
+    model = load_reranker(trained[0])
+    ids, scores = rerank_with(model, ctx, test, sources, CFG)
+    assert ids.shape == (200, 500) and ids.dtype == np.int32 and (ids >= 0).all()
+    assert not is_member(np.arange(200)[:, None], ids, test.tracks).any()
+    assert all(len(set(r)) == 500 for r in ids.tolist())
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    srcs = [as_source(n, sources[n], test, CFG.list_depth) for n in model.sources]
+    cands = merge_candidates(srcs, test, CFG.depth, CFG.candidates, CFG.cold_depth, CFG.default_depth)
+    counts = cands.counts()
+    for i in range(200):
+        mine = cands.track[cands.row == i]
+        assert sorted(ids[i, :counts[i]].tolist()) == sorted(mine.tolist())
+    fill = np.arange(500)[None, :] >= counts[:, None]
+    assert not is_member(np.repeat(np.arange(200), 500).reshape(200, 500)[fill], ids[fill],
+                         _pairs_matrix(cands, test)).any()
+
+
+def _pairs_matrix(cands, ps):
+    import scipy.sparse as sp
+    return sp.csr_matrix((np.ones(len(cands.row)), (cands.row, cands.track)), shape=(len(ps), N_TRACKS))
+
+
+def test_reranker_beats_the_best_single_source_on_held_out_playlists(world, trained):
+    _, val, sources, ctx = world
+    test = val.subset(np.arange(500, 700))
+    ids, _ = rerank_with(load_reranker(trained[0]), ctx, test, sources, CFG)
+    ours = evaluate_ids(ids, test, VOCAB)
+    knn = evaluate_ids(as_source("item_knn", sources["item_knn"], test, 500).ids, test, VOCAB)
+    assert ours["r_precision"] > knn["r_precision"] and ours["ndcg"] > knn["ndcg"]
+    assert trained[1]["best_iteration"] >= 1 and trained[1]["candidate_recall"]["recall@100"] > 0.3
+
+
+def test_training_is_deterministic_and_saves_importances(world, trained, tmp_path):
+    _, val, sources, ctx = world
+    fit(ctx, val.subset(np.arange(500)), sources, tmp_path, CFG)
+    assert (tmp_path / MODEL_FILE).read_text() == (trained[0] / MODEL_FILE).read_text()
+    import json
+    gain = json.loads((tmp_path / IMPORTANCE_FILE).read_text())["gain"]
+    model = load_reranker(tmp_path)
+    assert set(gain) == set(model.features) and sum(gain.values()) > 0
+    assert max(gain, key=gain.get) in model.features and min(gain.values()) >= 0
+
+
+def test_train_reranker_reads_only_the_validation_split(world, tmp_path):
+    train, val, sources, _ = world
+    save_playlists(tmp_path / "train.npz", train)
+    save_playlists(tmp_path / "val.npz", val.subset(np.arange(300)))
+    art = Artifacts(folder=tmp_path, manifest={}, vocab=VOCAB)  # no challenge.npz: reading it would fail
+    small = RerankConfig(**{**CFG.__dict__, "rounds": 5})
+    summary = train_reranker(art, sources, tmp_path / "model", small)
+    assert summary["train_playlists"] + summary["valid_playlists"] <= 300
+    ps = val.subset(np.arange(300, 320))
+    ids, _ = rerank(load_reranker(tmp_path / "model"), art, ps, sources)
+    assert ids.shape == (20, 500) and not is_member(np.arange(20)[:, None], ids, ps.tracks).any()
+
+
+def test_rerank_refuses_other_sources_and_bad_config(world, trained):
+    _, val, sources, ctx = world
+    model = load_reranker(trained[0])
+    with pytest.raises(PipelineError, match="trained with sources"):
+        rerank_with(model, ctx, val.subset(np.arange(5)), {"item_knn": sources["item_knn"]}, CFG)
+    with pytest.raises(PipelineError, match="depth"):
+        rerank_config({"depth": {"item_knn": -3}})
+    with pytest.raises(PipelineError, match="unknown key"):
+        rerank_config({"candidate": 10})
+    with pytest.raises(PipelineError, match="missing"):
+        load_reranker(trained[0] / "nowhere")
+
+
+def test_fill_popular_skips_seeds_and_candidates():
+    ps = make_set([[0, 1], []], VOCAB)
+    pop = np.zeros(N_TRACKS, np.float32)
+    pop[:6] = [9, 8, 7, 6, 5, 4]
+    cands = merge_candidates([as_source("x", (np.array([[2, -1], [5, 3]]), np.ones((2, 2))), ps, 2)], ps, {"x": 2}, 2)
+    ids = np.full((2, 4), -1, np.int32)
+    ids[0, 0], ids[1, :2] = 2, [5, 3]
+    scores = np.where(ids >= 0, 1.0, -np.inf).astype(np.float32)
+    out, sc = fill_popular(ids, scores, ps, cands, pop)
+    assert out.tolist() == [[2, 3, 4, 5], [5, 3, 0, 1]]
+    assert np.all(np.diff(sc, axis=1) <= 0) and sc[0, 1] < sc[0, 0] and sc[1, 2] < sc[1, 1]
