@@ -64,23 +64,23 @@ class SynthConfig:
     n_artists: int = 3_000_000
     world_growth: float = 0.45
     artist_head: float = 1.05  # artist popularity ~ rank ** -head up to the break, ** -tail after it
-    artist_break: float = 1000.0  # in the largest genre; scaled with genre size
+    artist_break: float = 950.0  # in the largest genre; scaled with genre size
     artist_tail: float = 3.2
     artists_per_scene: int = 60
     scene_power: float = 0.5  # scene choice ~ (scene popularity) ** scene_power
     tracks_scale: float = 3.0  # catalogue depth ~ scale * (plays at 1M) ** power
     tracks_power: float = 0.6
     tracks_cap: int = 20_000
-    track_zipf: float = 2.65  # within-artist track popularity ~ (rank + q) ** -zipf, with
-    track_q0: float = 0.5  # q = q0 + q1 * (plays at 1M / 1e4) ** q_power: stars have flat heads
-    track_q1: float = 2.1
-    track_q_power: float = 0.5
-    album_size: float = 7.0
+    track_zipf: float = 1.95  # within-artist track popularity ~ (rank + q) ** -zipf, with
+    track_q0: float = 0.16  # q = q0 + q1 * (plays at 1M / 1e4) ** q_power: stars have flat heads
+    track_q1: float = 0.12
+    track_q_power: float = 1.0
+    album_size: float = 8.0
     n_hits: int = 3000  # global hit list size
     hit_power: float = 0.7
     # playlists
     length_shape: float = 1.3
-    length_scale: float = 49.5
+    length_scale: float = 50.0
     p_hit: float = 0.06
     p_scene: float = 0.72  # of the remaining (taste) segments, share drawn from the scene
     p_continue: float = 0.30  # mean chance an entry continues the previous segment
@@ -630,7 +630,12 @@ def _noisy(base: str, case: int, r: np.ndarray, picks: np.ndarray, emo: tuple[st
         s = s[:p] + s[p + 1] + s[p] + s[p + 2:]
     if r[1] < cfg.p_stretch and s[-1:].isalpha():  # stretched last letter
         s = s + s[-1] * (1 + int(picks[1]) % 4)
-    s = (s, s.title(), s.upper(), s[:1].upper() + s[1:])[case]
+    if case == 1:
+        s = " ".join(w[:1].upper() + w[1:] for w in s.split(" "))
+    elif case == 2:
+        s = s.upper()
+    elif case == 3:
+        s = s[:1].upper() + s[1:]
     if r[2] < cfg.p_punct:
         s = s + _PUNCT[int(picks[2]) % len(_PUNCT)]
         if r[2] < cfg.p_punct / 5:
@@ -661,18 +666,27 @@ def _mix64(x: np.ndarray, salt: int) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+_ID_BITS = 40  # ids of every kind stay below 2 ** 40
+
+
 def uris(ids: np.ndarray, salt: int) -> list[str]:
-    """22-character base62 ids, distinct for distinct ids: 11 digits are a bijection of the id."""
+    """22-character base62 ids: 15 hashed digits, then 7 encoding a bijection of the id, so
+    distinct ids always get distinct uris."""
     ids = np.asarray(ids, dtype=np.uint64)
+    if len(ids) and int(ids.max()) >> _ID_BITS:
+        raise PipelineError(f"synthetic catalogue too large for its uri scheme ({int(ids.max())} ids)")
     with np.errstate(over="ignore"):
-        lo = ids * np.uint64(0xD1B54A32D192ED03) + np.uint64(salt & 0xFFFFFFFF)
-    cols = []
-    for part in (_mix64(ids, salt), lo):  # 62 ** 11 > 2 ** 64: 11 digits hold any uint64
-        x = part.copy()
-        for _ in range(11):
-            cols.append(x % np.uint64(62))
-            x //= np.uint64(62)
-    text = _B62[np.stack(cols, axis=1).astype(np.intp)].tobytes().decode("ascii")
+        lo = (ids * np.uint64(0xD1B54A32D192ED03) + np.uint64(salt)) & np.uint64((1 << _ID_BITS) - 1)
+    h1, h2 = _mix64(ids, salt), _mix64(ids, salt ^ 0x5A5A)
+    six = np.uint64(63)
+    cols = [(h1 >> np.uint64(6 * i)) & six for i in range(10)] + [(h2 >> np.uint64(6 * i)) & six for i in range(5)]
+    digits = [c.astype(np.int64) % 62 for c in cols]
+    x = lo.astype(np.float64)  # < 2 ** 53: exact in floating point, and much faster than uint64 division
+    for _ in range(7):
+        q = np.floor(x / 62.0)
+        digits.append((x - 62.0 * q).astype(np.int64))
+        x = q
+    text = _B62[np.stack(digits, axis=1)].tobytes().decode("ascii")
     return [text[i:i + 22] for i in range(0, len(text), 22)]
 
 
@@ -827,6 +841,8 @@ def write_mpd(out: str | Path, n_playlists: int = 20_000, seed: int = 0, workers
     build_world(seed, n_playlists, config)  # built once before forking, shared by the workers
     jobs = [(out, n_playlists, seed, i, config) for i in range(len(bounds))]
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(jobs)))
+    if "fork" not in mp.get_all_start_methods():  # workers share the world by forking
+        workers = 1
     n_bytes = 0
     bar = tqdm(total=len(jobs), desc="synthetic MPD slices", unit="slice", disable=len(jobs) < 20)
     if workers == 1:

@@ -342,10 +342,9 @@ def test_dae_beats_popularity_on_clustered_playlists(data, tmp_path):
     from common.metrics import playlist_metrics
     rec_pop = np.stack([[t for t in pop if t not in set(val.tracks[i].indices)][:100] for i in range(len(val))])
     m = playlist_metrics(rec_pop, data.vocab.track_artist[rec_pop], val.holdout, val.holdout_artists, val.n_holdouts)
-    print("DAE", result["val"]["per_category"], "pop", np.nanmean(m["r_precision"][has_seeds]))
     dae = {int(k): v["r_precision"] for k, v in result["val"]["per_category"].items()}
     dae_mean = np.mean([dae[c] for c in range(2, 11)])
-    assert dae_mean > np.nanmean(m["r_precision"][has_seeds]) + 0.2
+    assert dae_mean > 1.5 * np.nanmean(m["r_precision"][has_seeds])
 
 
 # --- config and CLI ---------------------------------------------------------------------------------
