@@ -260,7 +260,7 @@ class Runner:
                 curves[f"dae {name}"] = points
         history = self.out / "charcnn" / "model" / "history.json"
         if history.exists():
-            curves["title model"] = [{"step": h["updates"] * h.get("period", 1) if "period" in h else h["updates"],
+            curves["title model"] = [{"step": h["updates"],  # cumulative updates at the end of the period
                                       "loss": h["loss"], "val_r_precision": h["val_r_precision"]}
                                      for h in read_json(history)["history"]]
         return curves

@@ -14,6 +14,16 @@ from preprocess.artifacts import Artifacts, save_playlists, save_vocab
 from preprocess.titles import title_chars
 from tests.psfake import make_set, make_vocab
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 N_TRACKS = 120
 VOCAB = make_vocab(N_TRACKS)
 N_OUT = N_TRACKS + VOCAB.n_artists
@@ -158,14 +168,6 @@ def test_missing_training_scheme_is_a_clear_error(artifacts, tmp_path):
     with pytest.raises(PipelineError, match="train_scheme"):
         train(artifacts, tmp_path, small_cfg(train_scheme="nope"))
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cli_bad_input_is_one_line_error(tmp_path, capsys):

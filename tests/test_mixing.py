@@ -7,8 +7,18 @@ from common.errors import PipelineError
 from ensemble.mixing import fill_from_order, mixing_weights, mmcf_lists, recommend_mixed, usable_title
 from mmcf.config import MMCFConfig
 from mmcf.model import DAE
-from mmcf.predict import MMCFModels, encode_inputs
+from mmcf.predict import MMCFModels, encode_inputs, predict
 from tests.psfake import make_set, make_vocab
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 N_TRACKS = 800
 VOCAB = make_vocab(N_TRACKS)
@@ -27,10 +37,11 @@ class FakeTitle:
 
 
 def fake_dae(x: sp.csr_matrix) -> torch.Tensor:
-    """Neighbours of the seeds (j -> j + 1 .. j + 3) score high; everything else low but non-zero."""
+    """Neighbours of the seeds (j -> j + 1 .. j + 3) score high; everything else low, falling with the id."""
     x = sp.csr_matrix(x)
     shift = sum(sp.eye(N_OUT, N_OUT, k=s, format="csr") for s in (1, 2, 3))
-    return torch.from_numpy((0.01 + 0.9 * np.minimum((x @ shift).toarray(), 1.0)).astype(np.float32))
+    prior = 0.01 * (1.0 - np.arange(N_OUT) / (2 * N_OUT))
+    return torch.from_numpy((prior + 0.9 * np.minimum((x @ shift).toarray(), 1.0)).astype(np.float32))
 
 
 def seed_inputs(ps):
@@ -84,28 +95,33 @@ def test_seeds_never_listed_and_dae_dominates_with_many_seeds():
     assert not np.isin(seeds, ids[0]).any() and 500 not in ids[1]
     # with 100 seeds w_p = 100/101: the autoencoder's neighbours (200..202) outrank title matches
     assert set(ids[0, :3].tolist()) == {200, 201, 202}
-    # no title: the autoencoder alone (neighbours of 500 first), then fake-DAE ties by id
+    # no title: the autoencoder alone (neighbours of 500 first)
     assert ids[1, :3].tolist() == [501, 502, 503]
 
 
 def test_emoji_only_title_falls_back_cleanly():
-    ps = make_set([[], [7], []], VOCAB, titles=["🔥🔥", "💯", "rock"], category=[1, 2, 1])
-    assert ps.has_title.all() and not ps.title_chars[:2].any()
-    assert usable_title(ps).tolist() == [False, False, True]
-    ids, scores = recommend(ps)
+    ps = make_set([[], [7], [], []], VOCAB, titles=["🔥🔥", "💯", "rock", "✨"], category=[1, 2, 1, 3])
+    assert ps.has_title.all() and not ps.title_chars[[0, 1, 3]].any()
+    assert usable_title(ps).tolist() == [False, False, True, False]
+    ids, scores = recommend(ps, daes={"a": fake_dae})  # no autoencoder for scheme "b" (category 3)
     assert (ids >= 0).all() and all(len(set(r.tolist())) == 500 for r in ids)
     assert np.isfinite(scores).all()
-    # no usable title, no seed: popularity order; one seed and no usable title: the autoencoder alone
-    assert np.array_equal(ids[0], FILL[:500])
+    # no usable title, no seed: the autoencoder's output for an empty input (its prior: low ids first)
+    assert ids[0].tolist() == list(range(500))
+    # one seed and no usable title: the autoencoder alone
     assert ids[1, :3].tolist() == [8, 9, 10]
+    # no usable title, no seed and no autoencoder: popularity
+    assert np.array_equal(ids[3], FILL[:500])
 
 
-def test_without_title_model_title_only_playlists_get_popularity():
+def test_without_title_model_every_playlist_gets_the_autoencoder_alone():
     ps = make_set([[], [5]], VOCAB, titles=["rock", "rock"], category=[1, 2])
     x, c = seed_inputs(ps)
     ids, _ = recommend_mixed(ps, None, {"a": fake_dae}, np.array(["a", "a"]), x, c, FILL, k=500)
-    assert np.array_equal(ids[0], FILL[:500])
+    assert ids[0].tolist() == list(range(500))
     assert ids[1, :3].tolist() == [6, 7, 8]
+    ids, _ = recommend_mixed(ps, None, {}, np.array(["a", "a"]), x, np.zeros(2), FILL, k=500)
+    assert np.array_equal(ids, np.tile(FILL[:500], (2, 1)))  # no model at all: popularity
 
 
 def test_missing_autoencoder_is_a_clear_error():
@@ -162,15 +178,7 @@ def test_mmcf_lists_end_to_end_with_real_autoencoders():
         assert not np.isin(s, ids[row]).any()
     assert np.isfinite(scores).all()
     assert (ids[0, :10] % 42 == ps.title_chars[0, 0]).all()  # title only: the title model's ranking
-    assert np.array_equal(ids[4], FILL[:500])  # emoji title, no seeds: popularity
+    # emoji title, no seeds: exactly the autoencoder's own list (its output for an empty input)
+    assert np.array_equal(ids[4], predict(tiny_models(), ps, VOCAB)[0][4])
     with pytest.raises(PipelineError, match="vocabulary"):
         mmcf_lists(ps, FakeTitle(), tiny_models(), make_vocab(N_TRACKS + 4), FILL)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
