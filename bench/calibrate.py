@@ -129,7 +129,8 @@ def figures(cols: Columns) -> dict:
     same_album = (album[1:] == album[:-1]) & (pl[1:] == pl[:-1])
     return {
         "playlists": n_pl, "entries": n_e, "tracks": len(t_uniq), "artists": len(a_uniq),
-        "albums": len(np.unique(album, return_counts=True)[0]), "mean_length": lengths.mean(), "min_length": int(lengths.min()),
+        "albums": len(np.unique(album, return_counts=True)[0]), "mean_length": lengths.mean(),
+        "min_length": int(lengths.min()),
         "max_length": int(lengths.max()), "median_length": float(np.median(lengths)),
         "min_artists": int(_distinct_per_row(pl, artist, n_pl).min()),
         "min_albums": int(_distinct_per_row(pl, album, n_pl).min()),

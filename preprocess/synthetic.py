@@ -340,7 +340,8 @@ def _build_world(seed: int, world_playlists: int, cfg: SynthConfig) -> World:
     genre_scene = np.concatenate([[0], np.cumsum(n_scene)])
     # the first artists fill every scene once, so no scene is empty; ranks are spread over scenes
     random_scene = (rng.random(n_a) * n_scene[art_genre]).astype(np.int64)
-    scene = genre_scene[art_genre] + np.where(local < n_scene[art_genre], rng.permutation(n_a) % n_scene[art_genre], random_scene)
+    first_fill = rng.permutation(n_a) % n_scene[art_genre]
+    scene = genre_scene[art_genre] + np.where(local < n_scene[art_genre], first_fill, random_scene)
     order = np.argsort(scene, kind="stable")  # group by scene; genres stay contiguous
     art_w, scene, local = art_w[order], scene[order], local[order]
     n_s = int(genre_scene[-1])
@@ -487,7 +488,8 @@ def _candidates(w: World, rng: np.random.Generator, n: int, cfg: SynthConfig) ->
         r_pl, r_track, r_art = _entries(w, rng, habits, rows, n_e, next_j[rows], cfg)
         next_j[rows] += n_e
         old = np.concatenate([np.ones(len(pl), dtype=bool), np.zeros(len(r_pl), dtype=bool)])
-        pl, track, artist = np.concatenate([pl, r_pl]), np.concatenate([track, r_track]), np.concatenate([artist, r_art])
+        pl, track = np.concatenate([pl, r_pl]), np.concatenate([track, r_track])
+        artist = np.concatenate([artist, r_art])
         order = np.argsort(pl, kind="stable")
         pl, track, artist, old = pl[order], track[order], artist[order], old[order]
         # the first occurrence of a track stays; a few playlists keep a repeat or two, as real ones do
@@ -575,7 +577,8 @@ _PUNCT = ("!", "!!", "!!!", "!!!!", ".", "..", "...", "~", "~~", "*", " :)", " ;
           "^^", " :", "*~", "!!!!!")  # all vanish under normalisation
 
 
-def _titles(rng: np.random.Generator, t1: np.ndarray, t2: np.ndarray, cfg: SynthConfig) -> tuple[list[str], list[str | None]]:
+def _titles(rng: np.random.Generator, t1: np.ndarray, t2: np.ndarray,
+            cfg: SynthConfig) -> tuple[list[str], list[str | None]]:
     """Raw titles per playlist: taste vocabulary, generic or personal, then user noise."""
     ts = tastes(cfg)
     n = len(t1)
@@ -584,24 +587,34 @@ def _titles(rng: np.random.Generator, t1: np.ndarray, t2: np.ndarray, cfg: Synth
     kind = np.where(u < p_taste, 0, np.where(u < p_taste + (1 - p_taste) * cfg.p_title_generic, 1, 2))
     src = np.where(rng.random(n) < cfg.p_title_secondary, t2, t1)
     r_vocab, r_generic = rng.random(n), rng.random(n)
-    personal = np.minimum(cfg.personal_head * (rng.random(n) ** (-1 / cfg.personal_alpha) - 1), 2.0**52).astype(np.int64)
+    personal = cfg.personal_head * (rng.random(n) ** (-1 / cfg.personal_alpha) - 1)
+    personal = np.minimum(personal, 2.0**52).astype(np.int64)
     case = np.searchsorted([0.55, 0.80, 0.88], rng.random(n), side="right")
     noise = rng.random((n, 6))
     picks = rng.integers(0, 2**31, size=(n, 4))
     desc = rng.random(n) < cfg.p_description
     names, descriptions = [], []
+    vocab = _rows_pick(_padded(ts.title_cw), src, r_vocab)
+    generic = np.minimum(np.searchsorted(_GENERIC_CW, r_generic, side="right"), len(_GENERIC_TITLES) - 1)
     for i in range(n):
         if kind[i] == 0:
-            voc = ts.titles[src[i]]
-            base = voc[min(int(np.searchsorted(ts.title_cw[src[i]], r_vocab[i], side="right")), len(voc) - 1)]
+            base = ts.titles[src[i]][min(vocab[i], len(ts.titles[src[i]]) - 1)]
         elif kind[i] == 1:
-            base = _GENERIC_TITLES[min(int(np.searchsorted(_GENERIC_CW, r_generic[i], side="right")), len(_GENERIC_TITLES) - 1)]
+            base = _GENERIC_TITLES[generic[i]]
         else:
             base = _personal_title(int(personal[i]))
         emo = ts.emojis[t1[i]]
         names.append(_noisy(base, int(case[i]), noise[i], picks[i], emo, cfg))
         descriptions.append(_description(base, emo, int(picks[i, 3])) if desc[i] else None)
     return names, descriptions
+
+
+def _padded(rows: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Cumulative rows of different lengths as one matrix, padded with values no draw reaches."""
+    out = np.full((len(rows), max(len(r) for r in rows)), 2.0)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
 
 
 def _personal_title(k: int) -> str:
@@ -639,7 +652,8 @@ def _noisy(base: str, case: int, r: np.ndarray, picks: np.ndarray, emo: tuple[st
     if r[2] < cfg.p_punct:
         s = s + _PUNCT[int(picks[2]) % len(_PUNCT)]
         if r[2] < cfg.p_punct / 5:
-            s = ("#" + s, s.replace(" ", "_"), s.replace(" ", "."), "~" + s + "~", "*" + s, "(" + s + ")")[int(picks[2] >> 8) % 6]
+            wraps = ("#" + s, s.replace(" ", "_"), s.replace(" ", "."), "~" + s + "~", "*" + s, "(" + s + ")")
+            s = wraps[int(picks[2] >> 8) % len(wraps)]
     if r[3] < cfg.p_emoji:  # emoji of the playlist's taste
         e = emo[int(picks[3]) % len(emo)] * (1 + int(picks[3] >> 8) % 3)
         s = f"{e} {s}" if r[4] < 0.2 else f"{s} {e}"

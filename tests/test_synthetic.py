@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAYLIST_KEYS = ["name", "collaborative", "pid", "modified_at", "num_tracks", "num_albums", "num_followers",
                  "num_edits", "duration_ms", "num_artists", "tracks"]
 TRACK_KEYS = ["pos", "artist_name", "track_uri", "artist_uri", "track_name", "album_uri", "duration_ms", "album_name"]
-URI = {k: re.compile(rf"spotify:{k.split('_')[0]}:[0-9A-Za-z]{{22}}\Z") for k in ("track_uri", "artist_uri", "album_uri")}
+URI = {f"{k}_uri": re.compile(rf"spotify:{k}:[0-9A-Za-z]{{22}}\Z") for k in ("track", "artist", "album")}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_catalogue_is_consistent_across_playlists(playlists):
     track_meta, album_artist = {}, {}
     for p in playlists:
         for t in p["tracks"]:
-            meta = (t["artist_uri"], t["album_uri"], t["track_name"], t["artist_name"], t["album_name"], t["duration_ms"])
+            meta = tuple(t[k] for k in TRACK_KEYS[2:] if k != "track_uri")
             assert track_meta.setdefault(t["track_uri"], meta) == meta
             assert album_artist.setdefault(t["album_uri"], t["artist_uri"]) == t["artist_uri"]
 
@@ -91,7 +91,8 @@ def test_mpd_like_shape(playlists):
     assert any(len(p["tracks"]) > p["num_artists"] for p in playlists)  # artists repeat in playlists
     repeats = sum(len({t["track_uri"] for t in p["tracks"]}) < len(p["tracks"]) for p in playlists)
     assert 0 < repeats < 0.5 * len(playlists)  # a track occasionally repeats inside a playlist
-    assert any(t["artist_uri"] == "spotify:artist:" + synthetic.VARIOUS_ARTISTS_ID for p in playlists for t in p["tracks"])
+    various = "spotify:artist:" + synthetic.VARIOUS_ARTISTS_ID
+    assert any(t["artist_uri"] == various for p in playlists for t in p["tracks"])
     counts = {}
     for p in playlists:
         for t in {t["track_uri"] for t in p["tracks"]}:
