@@ -65,8 +65,8 @@ def time_updates(model: DAE, batcher: Batcher, cfg: MMCFConfig, n: int, bf16: bo
             t_batch, t_step, t_opt = t_batch + t1 - t0, t_step + t2 - t1, t_opt + t3 - t2
             cpu += time.process_time() - c0
     total = t_batch + t_step + t_opt
-    return {"ms_per_update": 1000 * total / n, "playlists_per_s": n * cfg.batch_size / total,
-            "cpu_ms": 1000 * cpu / n, "batch_ms": 1000 * t_batch / n, "grad_ms": 1000 * t_step / n, "adam_ms": 1000 * t_opt / n}
+    return {"ms_per_update": 1000 * total / n, "playlists_per_s": n * cfg.batch_size / total, "cpu_ms": 1000 * cpu / n,
+            "batch_ms": 1000 * t_batch / n, "grad_ms": 1000 * t_step / n, "adam_ms": 1000 * t_opt / n}
 
 
 def main() -> None:
@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--models", help="a trained `python -m mmcf` output folder: adds the quality table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     art = load_artifacts(args.artifacts)
     train, val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
     cfg = MMCFConfig()
@@ -96,15 +97,17 @@ def main() -> None:
             model = model.untied_copy()
         r = time_updates(model, batcher, cfg, max(args.updates // (3 if autograd else 1), 3), bf16, autograd)
         print(f"| {'autograd' if autograd else 'hand-written'} | {'tied' if tied else 'untied'} | "
-              f"{'bf16' if bf16 else 'fp32'} | {r['ms_per_update']:.0f} | {r['cpu_ms']:.0f} | {r['playlists_per_s']:.0f} | "
+              f"{'bf16' if bf16 else 'fp32'} | {r['ms_per_update']:.0f} | {r['cpu_ms']:.0f} | "
+              f"{r['playlists_per_s']:.0f} | "
               f"{r['batch_ms']:.1f} | {r['grad_ms']:.0f} | {r['adam_ms']:.0f} |")
 
     rows = np.arange(min(len(val), 2000))
     model = DAE(n_items, vocab.n_tracks, cfg.hidden, tied=True)
     model.init_weights(torch.Generator().manual_seed(0), item_frequency(train))
-    recommend(model, val, rows[:10], cfg)
+    prior = vocab.track_count / len(train)
+    recommend(model, val, rows[:10], cfg, prior)
     t0 = time.perf_counter()
-    recommend(model, val, rows, cfg)
+    recommend(model, val, rows, cfg, prior)
     dt = time.perf_counter() - t0
     print(f"\nprediction: {len(rows)} validation playlists in {dt:.2f} s = {len(rows) / dt:.0f} playlists/s "
           f"(top 500, seeds removed, batch {cfg.predict_batch})")

@@ -184,9 +184,10 @@ def quality_section(title: str, ctx: FeatureContext, fit_ps: PlaylistSet, fit_li
     ids, _ = rerank_with(model, ctx, test_ps, test_lists, cfg)
     rr_s = time.perf_counter() - start
     table = {"rerank": evaluate_ids(ids, test_ps, vocab)}
-    for name, (src_ids, _) in test_lists.items():
+    for name in test_lists:
         table[name] = evaluate_ids(as_source(name, test_lists[name], test_ps, 500).ids[:, :500], test_ps, vocab)
-    best = "mmcf" if "mmcf" in table else max((n for n in table if n != "rerank"), key=lambda n: table[n]["r_precision"])
+    singles = [n for n in table if n != "rerank"]
+    best = "mmcf" if "mmcf" in table else max(singles, key=lambda n: table[n]["r_precision"])
     out = [f"## {title}\n",
            f"Fit on {summary['train_playlists']} + {summary['valid_playlists']} (early stopping) playlists with "
            f"withheld tracks among the candidates, {summary['train_pairs']} pairs, best iteration "

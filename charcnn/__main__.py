@@ -1,5 +1,9 @@
 """`python -m charcnn`: train MMCF's title model against frozen autoencoders, then compare the
-autoencoder alone with autoencoder + title model on every validation category."""
+autoencoder alone with autoencoder + title model on every validation category.
+
+`torchrun --nproc_per_node=N -m charcnn ...` trains data-parallel over N processes (one per
+GPU, common/distributed.py); rank 0 writes the model, compares and prints.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +11,7 @@ import logging
 
 from charcnn.config import load_title_config
 from charcnn.train import compare_on_val, train_title_model
+from common import distributed
 from common.cli import run_cli
 from common.io import write_json
 from mmcf.predict import load_models, resolve_device
@@ -24,14 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="folder for title_model.pt, checkpoint.pt and history.json")
     ap.add_argument("--config", help="pipeline TOML; its [charcnn] section (defaults without it)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                    help="auto = CUDA when present, else CPU")
+                    help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
     args = ap.parse_args(argv)
     cfg = load_title_config(args.config)
     art = load_artifacts(args.artifacts)
-    device = resolve_device(args.device)
-    models = load_models(args.dae, device)
-    summary = train_title_model(art, models, args.out, cfg, str(device))
-    table = compare_on_val(art, models, args.out, cfg, str(device))
+    with distributed.session(resolve_device(args.device)) as device:
+        models = load_models(args.dae, device)
+        summary = train_title_model(art, models, args.out, cfg, device)
+        if not distributed.is_main():
+            return 0
+    table = compare_on_val(art, models, args.out, cfg, device)
     write_json(f"{args.out}/val_metrics.json", table)
     print(f"{'category':<24} {'playlists':>9} {'DAE R-prec':>10} {'+title':>7} {'DAE NDCG':>9} {'+title':>7} "
           f"{'DAE clicks':>10} {'+title':>7}")

@@ -7,6 +7,12 @@ vector, so the title model learns to carry playlists the autoencoder knows littl
 Every `eval_every` updates ("a period") the model is scored on the title-heavy validation
 categories and the weights are kept only if R-precision improved; a checkpoint after each
 period lets a killed run resume where it stopped and end with the same weights.
+
+Several processes (torchrun, common/distributed.py): every rank draws the same global batch and
+the same title dropout noise, and trains on its shard of the rows. The encoder runs under
+DistributedDataParallel; the dense layer's hand-written gradient is summed with an explicit
+all_reduce. Rank 0 validates and writes; the others receive its score, so patience and model
+selection agree everywhere.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from tqdm import tqdm
 
 from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
+from common import distributed
 from common.config import to_dict
 from common.errors import PipelineError
 from common.io import atomic_path, write_json
@@ -118,6 +125,15 @@ class _Batch:
     pos_r: np.ndarray  # coordinates of the target's positives
     pos_c: np.ndarray
 
+    def rows_between(self, lo: int, hi: int) -> "_Batch":
+        """Rows lo..hi-1, renumbered from 0: one process's shard of a batch drawn whole (the
+        title-only rows stay one leading block)."""
+        if lo == 0 and hi == len(self.rows):
+            return self
+        a, b = np.searchsorted(self.pos_r, [lo, hi])
+        return _Batch(self.rows[lo:hi], self.x[lo:hi], self.c[lo:hi], min(max(self.n_plain - lo, 0), hi - lo),
+                      self.pos_r[a:b] - lo, self.pos_c[a:b])
+
 
 class _Batches:
     """Training batches of one period, drawn from a generator seeded by (seed, period) so a
@@ -156,7 +172,7 @@ class _Batches:
 
 
 def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
-                      device: str = "auto") -> dict:
+                      device: str | torch.device = "auto") -> dict:
     """Train (or resume) the title model into out_dir/title_model.pt; returns a JSON-able summary.
 
     models: the frozen autoencoders (mmcf.predict.load_models); the `train_scheme` one is mixed
@@ -189,6 +205,8 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: a third of foreach's time on CPU
     state = _load_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, dev)
+    distributed.broadcast_params(model)
+    encoder = distributed.wrap_ddp(model.encoder, dev)
     n_periods = math.ceil(cfg.updates / cfg.eval_every)
     log.info("title model (%s, %d outputs) on %d titled training playlists, %d validation playlists "
              "(categories %s), %d updates in %d periods on %s%s", cfg.arch, n_out, rows.size, len(val),
@@ -202,10 +220,12 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         model.train()
         start, losses = time.perf_counter(), []
         for b in tqdm(batches.period(period, n_upd), total=n_upd, leave=False,
-                      desc=f"title period {period + 1}/{n_periods}", mininterval=2.0):
-            losses.append(_step(model, opt, dae, chars_all[b.rows], b, cfg.neg_weight, dev))
+                      desc=f"title period {period + 1}/{n_periods}", mininterval=2.0,
+                      disable=not distributed.is_main()):
+            losses.append(_step(model, encoder, opt, dae, chars_all, b, cfg, dev))
         train_s = time.perf_counter() - start
-        score = _validate(model, val, vocab, models, fill, cfg, dev)
+        score = _validate(model, val, vocab, models, fill, cfg, dev) if distributed.is_main() else None
+        score = distributed.broadcast_from_main(score)
         improved = score > state["best"] or len(val) == 0  # nothing to select on: keep the latest
         if improved:
             state["best"], state["best_state"], state["stale"] = score, _cpu_state(model), 0
@@ -219,22 +239,26 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         log.info("title period %d/%d: loss %.2f, val R-precision %.4f%s (%.1f s training, %.1f s total)",
                  period + 1, n_periods, state["history"][-1]["loss"], score, " (kept)" if improved else "",
                  train_s, state["history"][-1]["seconds"])
-        _save_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, state)
+        if distributed.is_main():
+            _save_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, state)
 
     final = state["best_state"] if state["best_state"] is not None else _cpu_state(model)
-    with atomic_path(out_dir / MODEL_FILE) as tmp:
-        torch.save({"config": to_dict(cfg), "n_out": n_out, "fingerprint": vocab.fingerprint,
-                    "state": final, "val_r_precision": state["best"]}, tmp)
+    if distributed.is_main():
+        with atomic_path(out_dir / MODEL_FILE) as tmp:
+            torch.save({"config": to_dict(cfg), "n_out": n_out, "fingerprint": vocab.fingerprint,
+                        "state": final, "val_r_precision": state["best"]}, tmp)
     summary = {"arch": cfg.arch, "periods": state["period"], "updates": min(cfg.updates, state["period"] * cfg.eval_every),
                "best_val_r_precision": state["best"] if math.isfinite(state["best"]) else None,
                "train_playlists": int(rows.size),
                "train_seconds": float(sum(h["train_seconds"] for h in state["history"])),
                "history": state["history"]}
-    write_json(out_dir / "history.json", summary)
+    if distributed.is_main():
+        write_json(out_dir / "history.json", summary)
     return summary
 
 
-def load_title_model(out_dir: str | Path, device: str = "cpu", expect_fingerprint: str | None = None) -> TitleModel:
+def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",
+                     expect_fingerprint: str | None = None) -> TitleModel:
     """The selected title model from out_dir, in eval mode, refusing another vocabulary's model."""
     path = Path(out_dir) / MODEL_FILE
     if not path.exists():
@@ -252,13 +276,30 @@ def load_title_model(out_dir: str | Path, device: str = "cpu", expect_fingerprin
     return model.to(resolve_device(device)).eval()
 
 
-def _step(model: TitleModel, opt: torch.optim.Optimizer, dae: DaeFn, chars: torch.Tensor, b: _Batch,
-          neg_weight: float, dev: torch.device) -> float:
-    """One Adam update: autograd through the encoder, the dense layer's gradient by hand.
-    (bfloat16 matmuls were tried for the dense layer: on a 2-core AMX CPU the casts of the
-    [N, 400] weight cost what the matmuls saved.)"""
+def _dropout_noise(n_rows: int, model: TitleModel) -> torch.Tensor | None:
+    """The title vector's dropout noise for a whole global batch, from the global CPU generator.
+    On one CPU process this is exactly nn.Dropout's draw; drawing it for the whole batch and
+    slicing gives every process count the same masks (None: no dropout)."""
+    p = model.dropout.p
+    if p == 0:
+        return None
+    return torch.empty(n_rows, model.encoder.out_dim).bernoulli_(1 - p).div_(1 - p)
+
+
+def _step(model: TitleModel, encoder: torch.nn.Module, opt: torch.optim.Optimizer, dae: DaeFn,
+          chars_all: torch.Tensor, batch: _Batch, cfg: TitleConfig, dev: torch.device) -> float:
+    """One Adam update on this process's shard of the global batch: autograd through the encoder
+    (under DDP with several processes), the dense layer's gradient by hand; returns the global
+    batch's loss. (bfloat16 matmuls were tried for the dense layer: on a 2-core AMX CPU the casts
+    of the [N, 400] weight cost what the matmuls saved.)"""
+    noise = _dropout_noise(len(batch.rows), model)
+    lo, hi = distributed.shard(len(batch.rows))
+    share = (hi - lo) / len(batch.rows)
+    b = batch.rows_between(lo, hi)
     w_t = torch.from_numpy(1.0 / (1.0 + b.c)).to(dev)  # every training playlist has a title: u = 1
-    hd = model.dropout(model.encoder(chars.to(dev)))
+    hd = encoder(chars_all[b.rows].to(dev))
+    if noise is not None:
+        hd = hd * noise[lo:hi].to(dev)
     dense = model.dense
     w, h = dense.weight.detach(), hd.detach()
     z = torch.addmm(dense.bias.detach(), h, w.t())
@@ -266,13 +307,16 @@ def _step(model: TitleModel, opt: torch.optim.Optimizer, dae: DaeFn, chars: torc
     if b.n_plain < len(b.rows):
         d = dae(b.x[b.n_plain:]).to(dev, torch.float32)
     loss = head_grad_(z, b.n_plain, d, w_t, 1.0 - w_t, torch.from_numpy(b.pos_r).to(dev),
-                      torch.from_numpy(b.pos_c).to(dev), neg_weight)
+                      torch.from_numpy(b.pos_c).to(dev), cfg.neg_weight)
+    if share != 1.0:
+        z.mul_(share)  # this shard's part of the gradient of the global batch's mean
     opt.zero_grad(set_to_none=True)
     dense.bias.grad = z.sum(dim=0)
     dense.weight.grad = torch.mm(z.t(), h)
-    hd.backward(torch.mm(z, w))
+    hd.backward(torch.mm(z, w))  # under DDP this also sums the encoder's gradients over the processes
+    distributed.all_reduce_grads(dense.parameters())
     opt.step()
-    return loss
+    return distributed.all_reduce_loss(loss, share)
 
 
 def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFModels, fill: np.ndarray,
@@ -340,7 +384,7 @@ def _load_checkpoint(path: Path, key: str, model: TitleModel, opt: torch.optim.O
 
 
 def compare_on_val(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
-                   device: str = "cpu") -> dict:
+                   device: str | torch.device = "cpu") -> dict:
     """Validation metrics (overall and per category) of the autoencoders alone (their own
     predictions) and of MMCF's mixture with the trained title model."""
     val, vocab = art.playlists("val"), art.vocab

@@ -98,7 +98,8 @@ def as_source(name: str, src: Any, ps: PlaylistSet, k: int, batch: int = 512) ->
     try:
         ids, scores = src
     except (TypeError, ValueError):
-        raise PipelineError(f"source {name}: expected a scorer with .score(ps, rows) or an (ids, scores) pair") from None
+        raise PipelineError(f"source {name}: expected a scorer with .score(ps, rows) "
+                            "or an (ids, scores) pair") from None
     ids = np.asarray(ids)
     scores = np.asarray(scores, dtype=np.float32)
     if ids.ndim != 2 or ids.shape != scores.shape or ids.shape[0] != len(ps):

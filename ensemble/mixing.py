@@ -3,10 +3,8 @@
 p = w_t * title(x) + w_p * dae(x) with w_t = u / (u + c), w_p = c / (u + c): u = 1 when the
 playlist has a usable title, c the weighted count of seeds fed to the autoencoder. A title-only
 playlist is served by the title model alone, a playlist without a title by the autoencoder
-alone. One with neither (no usable title, no seed in the vocabulary) gets its autoencoder's
-output for an empty input, the learned prior that `mmcf.predict` also gives it (on the 20K
-synthetic set it beat plain popularity there, see bench/results/charcnn.md); popularity fills
-whatever is still empty.
+alone. One with neither (no usable title, no seed in the vocabulary) gets popularity, as in
+`mmcf.predict`; popularity also fills whatever is still empty.
 """
 from __future__ import annotations
 
@@ -75,15 +73,13 @@ def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[
 
     scheme: str [P], the autoencoder serving each playlist (a key of daes); x [P, T + A]: the
     autoencoders' inputs; c [P]: the weighted seed counts. title_model None gives the
-    autoencoder alone; a playlist with no usable title and c = 0 gets its autoencoder's output
-    for its (empty) input. fill_order: vocabulary track ids, best first, for slots the models leave
+    autoencoder alone; a playlist with no usable title and c = 0 gets fill_order alone. fill_order: vocabulary track ids, best first, for slots the models leave
     empty (score 0.0 there: the mixture has no evidence for them).
     Returns ids int32 [P, k] (-1 only when the vocabulary runs out) and scores float32 [P, k].
     """
     n_tracks = ps.tracks.shape[1]
     u = usable_title(ps) if title_model is not None else np.zeros(len(ps), dtype=bool)
     w_t, w_p = mixing_weights(u, c)
-    no_evidence = (w_t == 0) & (w_p == 0)
     ids = np.full((len(ps), k), -1, dtype=np.int32)
     scores = np.full((len(ps), k), -np.inf, dtype=np.float32)
     chars = torch.from_numpy(np.ascontiguousarray(ps.title_chars))
@@ -92,8 +88,6 @@ def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[
     for name, rows in groups.items():
         if name not in daes and bool((w_p[rows] > 0).any()):
             raise PipelineError(f"no autoencoder for scheme {name!r} (loaded: {', '.join(sorted(daes)) or 'none'})")
-        if name in daes:
-            w_p[rows[no_evidence[rows]]] = 1.0  # the autoencoder's prior (its output for an empty input)
     start = time.perf_counter()
     with torch.no_grad(), tqdm(total=len(ps), desc="mixing", unit="pl", leave=False, mininterval=2.0) as bar:
         for name, rows_all in groups.items():
@@ -105,9 +99,9 @@ def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[
                 ids[rows], scores[rows] = topk_excluding(p, ps.tracks[rows], k)
                 bar.update(len(rows))
     filled = fill_from_order(ids, scores, ps.tracks, fill_order)
-    log.info("mixed lists for %d playlists (%d title only, %d autoencoder only, %d autoencoder prior, "
+    log.info("mixed lists for %d playlists (%d title only, %d autoencoder only, "
              "%d popularity only, %d slots filled) in %.1f s", len(ps), int(((w_t > 0) & (w_p == 0)).sum()),
-             int(((w_t == 0) & (w_p > 0) & ~no_evidence).sum()), int((no_evidence & (w_p > 0)).sum()),
+             int(((w_t == 0) & (w_p > 0)).sum()),
              int(((w_t == 0) & (w_p == 0)).sum()), filled, time.perf_counter() - start)
     return ids, scores
 

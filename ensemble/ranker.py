@@ -21,7 +21,8 @@ from tqdm import tqdm
 from common.config import from_dict
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
-from ensemble.candidates import ArtistKNN, Candidates, SourceList, as_source, candidate_recall, is_member, merge_candidates
+from ensemble.candidates import (ArtistKNN, Candidates, SourceList, as_source, candidate_recall, is_member,
+                                 merge_candidates)
 from ensemble.features import FeatureContext, build_features
 from preprocess.artifacts import Artifacts, PlaylistSet
 
@@ -38,7 +39,7 @@ IMPORTANCE_FILE = "importance.json"
 class RerankConfig:
     depth: dict[str, int] = field(default_factory=dict)  # N: top-N of each named source join the union
     default_depth: int = 1000  # N for sources not named in `depth`
-    cold_depth: dict[str, int] = field(default_factory=dict)  # N per source for playlists with no seed in the vocabulary
+    cold_depth: dict[str, int] = field(default_factory=dict)  # N per source, playlists without a seed in the vocabulary
     candidates: int = 1000  # candidates per playlist after the union, all of them reranked
     list_depth: int = 1000  # top-k taken from scorer sources (deeper lists cover more candidates with scores)
     valid_fraction: float = 0.2  # share of the validation playlists kept for early stopping

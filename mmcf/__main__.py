@@ -1,11 +1,17 @@
-"""`python -m mmcf`: train the denoising autoencoder schemes on preprocessed artifacts."""
+"""`python -m mmcf`: train the denoising autoencoder schemes on preprocessed artifacts.
+
+`torchrun --nproc_per_node=N -m mmcf ...` trains each scheme data-parallel over N processes
+(one per GPU, common/distributed.py); rank 0 writes the models and prints the table.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 
+from common import distributed
 from common.cli import run_cli
 from mmcf.config import load_config
+from mmcf.predict import resolve_device
 from mmcf.train import train_all
 from preprocess.artifacts import load_artifacts
 
@@ -22,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scheme", action="append", metavar="NAME",
                     help="train only this scheme (repeatable); default: all of the config's schemes")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                    help="auto = CUDA when present, else CPU")
+                    help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    result = train_all(load_artifacts(args.artifacts), args.out, cfg, args.device, args.scheme)
+    artifacts = load_artifacts(args.artifacts)
+    with distributed.session(resolve_device(args.device)) as device:
+        result = train_all(artifacts, args.out, cfg, device, args.scheme)
+        if not distributed.is_main():
+            return 0
     val = result["val"]
     print(f"{'category':<24} {'playlists':>9} {'R-prec':>7} {'NDCG':>7} {'clicks':>7}")
     for cid, m in val["per_category"].items():

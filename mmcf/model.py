@@ -85,6 +85,23 @@ class DAE(nn.Module):
             if self.W_dec is not None:
                 self.W_dec.copy_(self.W)
 
+    def init_principal(self, directions: np.ndarray, row_norm: float) -> None:
+        """Start W in the principal subspace of the inputs: `directions` [n_items, hidden] with
+        orthonormal columns, scaled to an RMS row norm of `row_norm`. The output bias is shifted so
+        that the output for an average input is still the items' training frequency.
+
+        Why: with row-normalised inputs the hidden pre-activation is an average of W rows, so a
+        random W tells playlists apart only once its rows have aligned and grown; from Glorot
+        weights that takes ~600 updates at lr 0.03 on 20K playlists. Rows of co-occurring items
+        are already aligned here, so training starts where that plateau would have ended.
+        """
+        scale = row_norm / np.sqrt(self.hidden / self.n_items)
+        with torch.no_grad():
+            self.W.copy_(torch.from_numpy(np.ascontiguousarray(directions, dtype=np.float32)) * scale)
+            self.b_dec.sub_(self.W @ torch.sigmoid(self.b_enc))
+            if self.W_dec is not None:
+                self.W_dec.copy_(self.W)
+
     def untied_copy(self) -> "DAE":
         """An untied model computing exactly what this tied one computes (W_dec starts as W)."""
         out = DAE(self.n_items, self.n_tracks, self.hidden, tied=False).to(self.W.device)
@@ -161,7 +178,7 @@ class DAE(nn.Module):
                 g_wdec.copy_(torch.mm(g.t(), (hd * a).to(dt)))
             else:
                 torch.mm(g.t(), hd * a, out=g_wdec)
-            g_bdec = g.sum(0).float().mul_(a)  # bf16 sums accumulate in float32 inside; converting g first would cost a pass
+            g_bdec = g.sum(0).float().mul_(a)  # bf16 sums accumulate in float32; converting g first costs a pass
 
             g_pre = g_hd.mul_(mask).mul_(h * (1.0 - h))
             g_enc_rows = bag.weights[:, None] * g_pre[bag.row_of_entry()]

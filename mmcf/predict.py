@@ -37,6 +37,7 @@ class MMCFModels:
     models: dict[str, DAE]  # scheme name -> model (eval mode, on its device)
     fingerprint: str  # vocabulary the models were trained on
     n_tracks: int
+    n_train: int  # training playlists (turns vocab.track_count into frequencies)
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -56,7 +57,8 @@ def model_path(out_dir: Path, scheme: str) -> Path:
     return Path(out_dir) / f"{scheme}.pt"
 
 
-def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes: list[str] | None = None) -> MMCFModels:
+def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes: list[str] | None = None
+                ) -> MMCFModels:
     """The trained models of `out_dir` (all of the config's schemes unless `schemes` names some)."""
     out_dir = Path(out_dir)
     meta = read_json(out_dir / CONFIG_FILE)
@@ -74,7 +76,8 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
         model = DAE(meta["n_items"], meta["n_tracks"], cfg.hidden, tied=blob["tied"])
         model.load_state_dict(blob["state"])
         models[name] = model.to(device).eval()
-    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], n_tracks=meta["n_tracks"])
+    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], n_tracks=meta["n_tracks"],
+                      n_train=meta["n_train"])
 
 
 def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -117,21 +120,30 @@ def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
     return lookup[cat]
 
 
-def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, k: int = 500
+def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, prior: np.ndarray, k: int = 500
               ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k tracks of one model for playlists `rows`, seeds excluded: rec int32 [n, k] (-1 = none),
-    scores float32 [n, k] (output probabilities, 0 where rec is -1)."""
+    scores float32 [n, k] (output probabilities, 0 where rec is -1).
+
+    Playlists with no input at all (title only, or every seed outside the vocabulary) get `prior`
+    (float [tracks], the training frequency of each track): popularity, which ranks them a little
+    better than the autoencoder's output for an empty input.
+    """
     rows = np.asarray(rows, dtype=np.int64)
     n_tracks = ps.tracks.shape[1]
     rec = np.full((len(rows), k), -1, dtype=np.int32)
     scores = np.zeros((len(rows), k), dtype=np.float32)
     kk = min(k, n_tracks)
     device = model.W.device
+    p = np.clip(np.asarray(prior, dtype=np.float64), 1e-9, 1 - 1e-9)
+    prior_logit = torch.from_numpy(np.log(p / (1 - p)).astype(np.float32)).to(device)
     with torch.no_grad():
         for lo in range(0, len(rows), cfg.predict_batch):
             chunk = rows[lo:lo + cfg.predict_batch]
             x, _ = encode_inputs(ps, chunk, cfg)
             z = model.logits(Bag.from_csr(x, device))[:, :n_tracks]
+            empty = torch.from_numpy(np.flatnonzero(np.diff(x.indptr) == 0)).to(device)
+            z[empty] = prior_logit
             seeds = ps.tracks[chunk].tocoo()
             z[torch.from_numpy(seeds.row.astype(np.int64)).to(device),
               torch.from_numpy(seeds.col.astype(np.int64)).to(device)] = -torch.inf
@@ -145,17 +157,17 @@ def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, k:
 def predict(models: MMCFModels, ps: PlaylistSet, vocab: Vocab, k: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Top-k tracks for every playlist of `ps`, each routed to the scheme serving its category.
 
-    Title-only playlists (no seeds) get the output for an empty input: the 0to1 scheme is trained
-    with empty inputs too, so that is its learned prior, a popularity-like ranking.
+    Title-only playlists (no seeds) get popularity (see `recommend`); the title model serves them.
     """
     check_vocab(models, vocab)
+    prior = track_prior(models, vocab)
     scheme_idx = route(ps, models.cfg)
     rec = np.full((len(ps), k), -1, dtype=np.int32)
     scores = np.zeros((len(ps), k), dtype=np.float32)
     for i, scheme in enumerate(models.cfg.schemes):
         rows = np.flatnonzero(scheme_idx == i)
         if len(rows):
-            rec[rows], scores[rows] = recommend(_model(models, scheme.name), ps, rows, models.cfg, k)
+            rec[rows], scores[rows] = recommend(_model(models, scheme.name), ps, rows, models.cfg, prior, k)
     return rec, scores
 
 
@@ -173,6 +185,11 @@ def dae_scores(models: MMCFModels, ps: PlaylistSet, rows: np.ndarray) -> tuple[t
             x, c[sel] = encode_inputs(ps, rows[sel], models.cfg)
             out[torch.from_numpy(sel).to(out.device)] = _model(models, scheme.name).forward_sparse(x)
     return out, c
+
+
+def track_prior(models: MMCFModels, vocab: Vocab) -> np.ndarray:
+    """Fraction of the training playlists containing each track."""
+    return vocab.track_count / max(models.n_train, 1)
 
 
 def check_vocab(models: MMCFModels, vocab: Vocab) -> None:

@@ -5,6 +5,13 @@ cut, hide-and-seek coin, input keep probability and mask, hidden dropout) comes 
 seeded with (seed, scheme, phase, u). A run resumed from a checkpoint therefore makes exactly the
 draws the uninterrupted run would have made; the checkpoint only has to hold the weights, the
 Adam state, the best weights so far and the counters.
+
+Several processes (torchrun, common/distributed.py): the same pure function of (seed, ..., u)
+gives every rank the same global batch and hidden dropout mask; each rank takes its shard of the
+rows, and the hand-written gradients (mmcf/model.py, outside autograd, so DDP's hooks cannot
+reduce them) are summed with an explicit all_reduce before Adam, as DDP's bucketed all_reduce
+would. Rank 0 validates and writes checkpoints and models; the others receive its metrics, so
+their model selection, and hence the untied phase's starting weights, are the same.
 """
 from __future__ import annotations
 
@@ -13,12 +20,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from tqdm import tqdm
 
+from common import distributed
 from common.io import atomic_path, write_json
 from common.metrics import playlist_metrics, summarize
 from mmcf.config import MMCFConfig, SchemeConfig
@@ -39,6 +48,14 @@ class TrainBatch:
     target_cols: np.ndarray
     part: str  # "tracks" or "artists": the half fed this batch (hide and seek)
     keep: float  # input keep probability drawn for this batch
+
+    def rows_between(self, lo: int, hi: int) -> "TrainBatch":
+        """Rows lo..hi-1, renumbered from 0: one process's shard of a batch drawn whole."""
+        if lo == 0 and hi == self.x.shape[0]:
+            return self
+        a, b = np.searchsorted(self.target_rows, [lo, hi])
+        return TrainBatch(x=self.x[lo:hi], target_rows=self.target_rows[a:b] - lo, target_cols=self.target_cols[a:b],
+                          part=self.part, keep=self.keep)
 
 
 class Batcher:
@@ -108,6 +125,41 @@ def item_frequency(ps: PlaylistSet) -> np.ndarray:
     return np.bincount(cols, minlength=n_items) / max(len(ps), 1)
 
 
+def principal_directions(ps: PlaylistSet, k: int, seed: int, power_iters: int = 4) -> np.ndarray:
+    """Top-k right singular vectors [tracks + artists, k] of the row-normalised training inputs.
+
+    Randomised SVD with sparse products against an [items, k + 16] block; the tall blocks are
+    orthonormalised through their small Gram matrices (Cholesky QR, twice), since LAPACK's QR and
+    SVD of the tall blocks took seconds each here. Columns beyond the data's rank stay zero.
+    """
+    x = sp.hstack([ps.tracks, ps.artists], format="csr").astype(np.float32)
+    x.data[:] = 1.0
+    x = sp.csr_matrix(sp.diags(1.0 / np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)) @ x, dtype=np.float32)
+    xt = x.T.tocsr()
+    rank = min(k, *x.shape)
+    omega = np.random.default_rng([seed, 4]).standard_normal((x.shape[1], min(rank + 16, *x.shape)))
+    y = x @ omega.astype(np.float32)
+    for _ in range(power_iters):
+        y = x @ (xt @ _orthonormal(y))
+    b = xt @ _orthonormal(y)  # [items, l] = X^T Q, the transposed small factor
+    bt = torch.from_numpy(b)
+    evals, u = torch.linalg.eigh((bt.T @ bt).double())  # (Q^T X)(Q^T X)^T = U S^2 U^T, ascending
+    u, sv = u.flip(1)[:, :rank], evals.flip(0)[:rank].clamp_min(1e-24).sqrt()
+    out = np.zeros((x.shape[1], k), dtype=np.float32)
+    out[:, :rank] = (bt @ (u / sv).float()).numpy()
+    return out
+
+
+def _orthonormal(y: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of y's columns (Cholesky QR twice; a tiny ridge guards rank deficiency)."""
+    t = torch.from_numpy(y).double()
+    for _ in range(2):
+        g = t.T @ t
+        chol = torch.linalg.cholesky(g + 1e-12 * torch.trace(g) * torch.eye(len(g), dtype=g.dtype))
+        t = torch.linalg.solve_triangular(chol, t.T, upper=False).T
+    return t.float().numpy()
+
+
 def val_rows(val: PlaylistSet, scheme: SchemeConfig, cfg: MMCFConfig) -> np.ndarray:
     """A fixed seeded subset (at most cfg.val_playlists) of the validation playlists the scheme serves."""
     rows = np.flatnonzero(np.isin(val.category, scheme.categories) & (val.n_holdouts > 0))
@@ -116,18 +168,22 @@ def val_rows(val: PlaylistSet, scheme: SchemeConfig, cfg: MMCFConfig) -> np.ndar
     return rows
 
 
-def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, vocab: Vocab, cfg: MMCFConfig) -> dict[str, float]:
+def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, vocab: Vocab, cfg: MMCFConfig, n_train: int
+             ) -> dict[str, float]:
     """Mean R-precision and NDCG of the model's top 500 on validation playlists `rows`."""
-    rec, _ = recommend(model, val, rows, cfg)
+    rec, _ = recommend(model, val, rows, cfg, vocab.track_count / max(n_train, 1))
     sub = val.subset(rows)
     m = playlist_metrics(rec, _artists_of(rec, vocab), sub.holdout, sub.holdout_artists, sub.n_holdouts)
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
 def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_index: int, cfg: MMCFConfig,
-                 out_dir: Path, device: torch.device) -> dict:
+                 out_dir: Path, device: torch.device, directions: Callable[[], np.ndarray] | None = None) -> dict:
     """Train one scheme (tied, then untied where configured), resuming from its checkpoint if any,
-    and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary."""
+    and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary.
+
+    directions: supplies `principal_directions(train, ...)` for cfg.init == "svd" (computed here when
+    not given; train_all shares one computation between the schemes)."""
     scheme = cfg.schemes[scheme_index]
     final, ckpt_path = model_path(out_dir, scheme.name), Path(out_dir) / f"{scheme.name}.ckpt.pt"
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
@@ -146,6 +202,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
                     scheme.categories)
     st = _load_checkpoint(ckpt_path, signature)
+    if directions is None:
+        directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
     n_items = vocab.n_tracks + vocab.n_artists
     log.info("%s: %d training playlists, %d validation playlists per check, %s, %s%s", scheme.name, len(train),
              len(rows), device, "bf16" if bf16 else "fp32",
@@ -154,7 +212,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
     for pi, (phase, n_updates, lr) in enumerate(phases):
         if st["phase"] > pi:
             continue
-        model = _phase_model(st, pi, n_items, vocab.n_tracks, cfg, train, device)
+        model = _phase_model(st, pi, n_items, vocab.n_tracks, cfg, train, device, directions)
+        distributed.broadcast_params(model)
         opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
         if st["optimizer"] is not None:
             opt.load_state_dict(st["optimizer"])
@@ -162,40 +221,49 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
         batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi))
         gen = torch.Generator(device=device)
         losses: list[float] = []
-        bar = tqdm(total=n_updates, initial=st["update"], desc=f"{scheme.name} {phase}", unit="upd", leave=False)
+        bar = tqdm(total=n_updates, initial=st["update"], desc=f"{scheme.name} {phase}", unit="upd", leave=False,
+                   disable=not distributed.is_main())
+        lo, hi = distributed.shard(cfg.batch_size)
+        share = (hi - lo) / cfg.batch_size
         while st["update"] < n_updates:
             u = st["update"]
             b = batcher.batch(u)
             gen.manual_seed(int(np.random.SeedSequence([cfg.seed, scheme_index, pi, 3, u]).generate_state(1)[0]))
-            mask = model.dropout_mask(b.x.shape[0], cfg.hidden_keep, gen)
+            mask = model.dropout_mask(b.x.shape[0], cfg.hidden_keep, gen)[lo:hi]
+            b = b.rows_between(lo, hi)
             target = Target(torch.from_numpy(b.target_rows).to(device), torch.from_numpy(b.target_cols).to(device))
             loss = model.loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask, bf16=bf16,
                                        with_loss=u % LOSS_EVERY == 0)
+            distributed.all_reduce_grads(model.parameters(), share)
+            if not np.isnan(loss):
+                loss = distributed.all_reduce_loss(loss, share)
             opt.step()
             if not np.isnan(loss):
                 losses.append(loss)
             st["update"] = u + 1
             bar.update(1)
             if st["update"] % cfg.eval_every == 0 or st["update"] == n_updates:
-                _check(model, st, phase, losses, val, rows, vocab, cfg, t0)
+                _check(model, st, phase, losses, val, rows, vocab, cfg, len(train), t0)
                 bar.set_postfix(val_rprec=f"{st['history'][-1]['val_r_precision']:.4f}", best=f"{st['best']:.4f}")
                 losses = []
                 st["seconds"] = time.perf_counter() - t0
-                _save_checkpoint(ckpt_path, st, model, opt, signature)
+                if distributed.is_main():
+                    _save_checkpoint(ckpt_path, st, model, opt, signature)
         bar.close()
         st.update(phase=pi + 1, update=0)
     best_state, best_tied = st["best_state"], st["best_tied"]
     if best_state is None:  # no update at all: the initial weights
-        best_model = _phase_model(st, 0, n_items, vocab.n_tracks, cfg, train, device)
+        best_model = _phase_model(st, 0, n_items, vocab.n_tracks, cfg, train, device, directions)
         best_state, best_tied = _cpu_state(best_model), True
     summary = {"scheme": scheme.name, "categories": scheme.categories,
                "best_val_r_precision": st["best"] if np.isfinite(st["best"]) else None,
                "best_phase": "tied" if best_tied else "untied", "history": st["history"],
                "seconds": round(time.perf_counter() - t0, 2), "precision": "bf16" if bf16 else "fp32"}
-    with atomic_path(final) as tmp:
-        torch.save({"state": best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
-                    "signature": signature, "summary": json.dumps(summary)}, tmp)
-    ckpt_path.unlink(missing_ok=True)
+    if distributed.is_main():
+        with atomic_path(final) as tmp:
+            torch.save({"state": best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
+                        "signature": signature, "summary": json.dumps(summary)}, tmp)
+        ckpt_path.unlink(missing_ok=True)
     log.info("%s: best val R-precision %.4f (%s), %.1f s", scheme.name, st["best"], summary["best_phase"],
              summary["seconds"])
     return summary
@@ -206,22 +274,37 @@ def train_all(artifacts: Artifacts, out_dir: str | Path, cfg: MMCFConfig, device
     """Train every scheme (or those named), then score the validation playlists they serve.
 
     Returns (and writes to `<out>/summary.json`) per-scheme training summaries and the validation
-    metrics overall and per category.
+    metrics overall and per category. Under torchrun every rank trains its shard of each batch;
+    rank 0 alone writes and validates, and the other ranks return the training summaries only.
     """
-    out_dir = Path(out_dir)
-    device = resolve_device(device)
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train_all(artifacts, Path(out_dir), cfg, resolve_device(device), schemes)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: torch.device,
+               schemes: list[str] | None) -> dict:
     names = schemes or [s.name for s in cfg.schemes]
     for name in names:
         cfg.scheme(name)
     train, val, vocab = artifacts.playlists("train"), artifacts.playlists("val"), artifacts.vocab
-    write_json(out_dir / CONFIG_FILE, {"config": cfg.to_dict(), "fingerprint": vocab.fingerprint,
-                                       "n_tracks": vocab.n_tracks, "n_items": vocab.n_tracks + vocab.n_artists})
+    if distributed.is_main():
+        write_json(out_dir / CONFIG_FILE, {"config": cfg.to_dict(), "fingerprint": vocab.fingerprint,
+                                           "n_tracks": vocab.n_tracks, "n_items": vocab.n_tracks + vocab.n_artists,
+                                           "n_train": len(train)})
     t0 = time.perf_counter()
     result: dict = {"schemes": {}}
+    directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
     for name in names:
         index = [s.name for s in cfg.schemes].index(name)
-        result["schemes"][name] = train_scheme(train, val, vocab, index, cfg, out_dir, device)
+        result["schemes"][name] = train_scheme(train, val, vocab, index, cfg, out_dir, device, directions)
     result["train_seconds"] = round(time.perf_counter() - t0, 2)
+    if not distributed.is_main():
+        return result
     models = load_models(out_dir, device, names)
     served = [c for n in names for c in cfg.scheme(n).categories]
     rows = np.flatnonzero(np.isin(val.category, served))
@@ -243,13 +326,13 @@ def _artists_of(rec: np.ndarray, vocab: Vocab) -> np.ndarray:
 def _training_settings(cfg: MMCFConfig) -> dict:
     """The settings that can change the kept weights (seed weights included: model selection uses them)."""
     keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "eval_every",
-            "val_playlists", "precision", "seed", "track_weight", "artist_weight", "long_seeds", "recent_seeds",
-            "early_weight")
+            "val_playlists", "init", "init_row_norm", "precision", "seed", "track_weight", "artist_weight",
+            "long_seeds", "recent_seeds", "early_weight")
     return {k: getattr(cfg, k) for k in keys}
 
 
 def _phase_model(st: dict, phase: int, n_items: int, n_tracks: int, cfg: MMCFConfig, train: PlaylistSet,
-                 device: torch.device) -> DAE:
+                 device: torch.device, directions: Callable[[], np.ndarray]) -> DAE:
     """The model a phase (re)starts from: the checkpoint's, else a fresh tied model, else the best
     weights so far made untied."""
     if st["model"] is not None:
@@ -259,6 +342,8 @@ def _phase_model(st: dict, phase: int, n_items: int, n_tracks: int, cfg: MMCFCon
     if phase == 0 or st["best_state"] is None:
         model = DAE(n_items, n_tracks, cfg.hidden, tied=True)
         model.init_weights(torch.Generator().manual_seed(cfg.seed), item_frequency(train))
+        if cfg.init == "svd":
+            model.init_principal(directions(), cfg.init_row_norm)
         return model.to(device) if phase == 0 else model.to(device).untied_copy()
     model = DAE(n_items, n_tracks, cfg.hidden, tied=st["best_tied"])
     model.load_state_dict(st["best_state"])
@@ -266,10 +351,13 @@ def _phase_model(st: dict, phase: int, n_items: int, n_tracks: int, cfg: MMCFCon
 
 
 def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistSet, rows: np.ndarray,
-           vocab: Vocab, cfg: MMCFConfig, t0: float) -> None:
-    """Model selection: keep the weights only if validation R-precision improved."""
-    metrics = evaluate(model, val, rows, vocab, cfg) if len(rows) else {"r_precision": float("nan"),
-                                                                          "ndcg": float("nan")}
+           vocab: Vocab, cfg: MMCFConfig, n_train: int, t0: float) -> None:
+    """Model selection: keep the weights only if validation R-precision improved (rank 0 scores,
+    every rank decides on its score)."""
+    metrics = {"r_precision": float("nan"), "ndcg": float("nan")}
+    if len(rows) and distributed.is_main():
+        metrics = evaluate(model, val, rows, vocab, cfg, n_train)
+    metrics = distributed.broadcast_from_main(metrics)
     r = metrics["r_precision"]
     improved = np.isnan(r) or r > st["best"]
     if improved:
@@ -280,6 +368,20 @@ def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistS
                           "seconds": round(time.perf_counter() - t0, 2)})
     log.info("%s update %d: loss %s, val R-precision %.4f NDCG %.4f%s", phase, st["update"],
              f"{np.mean(losses):.2f}" if losses else "-", r, metrics["ndcg"], " (kept)" if improved else "")
+
+
+class _Once:
+    """A value computed on first use and kept (the principal directions, shared by the schemes)."""
+
+    def __init__(self, compute: Callable[[], np.ndarray]) -> None:
+        self._compute, self._value = compute, None
+
+    def __call__(self) -> np.ndarray:
+        if self._value is None:
+            t0 = time.perf_counter()
+            self._value = self._compute()
+            log.info("principal directions of the training inputs: %.1f s", time.perf_counter() - t0)
+        return self._value
 
 
 def _cpu_state(model: DAE) -> dict[str, torch.Tensor]:

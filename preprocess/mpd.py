@@ -6,6 +6,7 @@ playlist) so that later code vectorises over entries instead of walking nested d
 from __future__ import annotations
 
 import collections
+import functools
 import gzip
 import itertools
 import multiprocessing
@@ -13,7 +14,7 @@ import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import msgspec
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from common.errors import PipelineError
 
+T = TypeVar("T")
 TRACK_KEYS = ("track_uri", "artist_uri", "album_uri", "track_name", "artist_name", "album_name")
 URI_PREFIX = {"track_uri": "spotify:track:", "artist_uri": "spotify:artist:", "album_uri": "spotify:album:"}
 URI_RE = {k: re.compile(re.escape(p) + r"[0-9A-Za-z]{22}\Z") for k, p in URI_PREFIX.items()}
@@ -81,6 +83,20 @@ def _read_bytes(path: Path) -> bytes:
         raise PipelineError(f"{path}: unreadable or truncated ({exc})") from None
 
 
+def _in_range(reader: Callable[[str | Path], T]) -> Callable[[str | Path], T]:
+    """A number beyond 64 bits (a pid of 2**70, a duration of 1e30) overflows numpy's columns;
+    the reader reports it as bad input naming the file instead."""
+    @functools.wraps(reader)
+    def checked(path: str | Path) -> T:
+        try:
+            return reader(path)
+        except OverflowError:
+            raise PipelineError(f"{path}: a number does not fit in 64 bits (pid, num_tracks, pos or "
+                                "duration_ms)") from None
+    return checked
+
+
+@_in_range
 def read_slice(path: str | Path) -> Slice:
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
@@ -191,6 +207,7 @@ class Challenge:
     seeds: Slice
 
 
+@_in_range
 def read_challenge(path: str | Path) -> Challenge:
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
@@ -295,6 +312,7 @@ class _SliceDoc(msgspec.Struct, gc=False):
 _DECODER = msgspec.json.Decoder(_SliceDoc)
 
 
+@_in_range
 def read_slice_ids(path: str | Path) -> SliceIds:
     """Parse and validate one slice (same checks and messages as `read_slice`) into integer columns."""
     path = Path(path)

@@ -241,3 +241,24 @@ def test_no_validation_split_when_zero(mpd, tmp_path):
     out = build(mpd, tmp_path, BuildConfig(val_per_category=0, workers=1))
     assert len(out.playlists("val")) == 0
     assert len(out.playlists("train")) + out.manifest["counts"]["train_skipped_long"] == 300
+
+
+def test_odd_playlists_are_data_not_errors(tmp_path):
+    """An empty playlist and titles of 10,000 characters, control characters or emoji only are
+    legal input: built, kept, and turned into bounded title tensors."""
+    from tests.mpdfake import make_playlists
+
+    pls = make_playlists(40, seed=3)
+    pls[1]["tracks"], pls[1]["num_tracks"] = [], 0
+    pls[2]["name"] = "x" * 10_000
+    pls[3]["name"] = "\x00\x01\x1b[31m\u202e\ufeffmix"
+    pls[4]["name"] = "🔥" * 3000
+    mpd = write_slices(tmp_path / "mpd", pls, per_slice=20)
+    out = tmp_path / "art"
+    build(mpd, out, BuildConfig(val_per_category=0, min_track_count=1, min_artist_count=1, workers=1))
+    train = load_artifacts(out).playlists("train")
+    assert len(train) == 40 and train.tracks[1].nnz == 0
+    assert train.title_chars.shape == (40, 25)
+    assert (train.title_chars[2] == train.title_chars[2, 0]).all() and train.title_chars[2, 0] > 0
+    assert train.title_chars[3].any() and not train.title_chars[4].any()
+    assert normalize_title(train.title[3]).endswith("mix")

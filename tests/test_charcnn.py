@@ -43,7 +43,8 @@ def tiny_models() -> MMCFModels:
     cfg = MMCFConfig(hidden=8, schemes=[SchemeConfig("s", list(range(1, 11)))])
     dae = DAE(N_OUT, N_TRACKS, hidden=8)
     dae.init_weights(torch.Generator().manual_seed(0), np.full(N_OUT, 0.05))
-    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=VOCAB.fingerprint, n_tracks=N_TRACKS)
+    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=VOCAB.fingerprint, n_tracks=N_TRACKS,
+                      n_train=100)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from mmcf import train as train_mod
 from mmcf.config import MMCFConfig, SchemeConfig, config_from_section, load_config
 from mmcf.model import DAE, Bag, Target, weighted_bce_with_logits
 from mmcf.predict import dae_scores, encode_inputs, load_models, predict, route
-from mmcf.train import Batcher, train_all
+from mmcf.train import Batcher, principal_directions, train_all
 from preprocess.artifacts import Artifacts, PlaylistSet, save_playlists
 from preprocess.categories import BY_ID
 from tests.psfake import make_set, make_vocab
@@ -154,6 +154,24 @@ def test_forward_sparse_shape_and_range():
     x = sp.random(5, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
     p = model.forward_sparse(x)
     assert p.shape == (5, 30) and float(p.min()) > 0 and float(p.max()) < 1
+
+
+def test_principal_directions_match_a_dense_svd_and_init_scales_rows(data):
+    train = data.playlists("train")
+    dirs = principal_directions(train, 8, seed=0)
+    x = sp.hstack([train.tracks, train.artists]).toarray().astype(np.float64)
+    x = (x > 0) / (x > 0).sum(axis=1, keepdims=True)
+    v_ref = np.linalg.svd(x, full_matrices=False)[2][:6].T
+    assert np.allclose(dirs.T @ dirs, np.eye(8), atol=1e-4)
+    assert np.allclose(np.linalg.svd(v_ref.T @ dirs[:, :6])[1], 1.0, atol=1e-3)  # same top subspace
+    model = DAE(dirs.shape[0], N_TRACKS, hidden=8)
+    model.init_weights(torch.Generator().manual_seed(0), np.full(dirs.shape[0], 0.05))
+    model.init_principal(dirs, row_norm=2.0)
+    assert float(model.W.detach().pow(2).sum(1).mean().sqrt()) == pytest.approx(2.0, rel=1e-4)
+    # the output bias absorbs the average hidden state: an input whose pre-activation is zero scores 0.05
+    h0 = torch.sigmoid(model.b_enc)
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(model.W @ h0 + model.b_dec), torch.full((dirs.shape[0],), 0.05), atol=1e-5)
 
 
 # --- batches ----------------------------------------------------------------------------------------
@@ -362,7 +380,7 @@ def test_config_section_with_scheme_table(tmp_path):
     for bad, msg in [({"schemes": [{"name": "a", "categories": [1]}, {"name": "b", "categories": [1]}]},
                       "more than one scheme"),
                      ({"schemes": [{"name": "a", "categories": [1], "first_n": "last"}]}, "first_n must be"),
-                     ({"hidden_keep": 0}, "hidden_keep"), ({"epochs": 3}, "unknown key")]:
+                     ({"hidden_keep": 0}, "hidden_keep"), ({"init": "xavier"}, "init"), ({"epochs": 3}, "unknown key")]:
         with pytest.raises(PipelineError, match=msg):
             config_from_section(bad)
 

@@ -1,0 +1,148 @@
+"""Property-based tests of the MPD readers: any valid slice round-trips through both readers, and
+any corruption (cut bytes, a field replaced by an arbitrary JSON value) ends in one PipelineError
+naming the file, never another exception and never a silently wrong slice."""
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.errors import PipelineError
+from preprocess.mpd import read_challenge, read_slice, read_slice_ids
+
+SETTINGS = settings(max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+B62 = string.digits + string.ascii_letters
+ids = st.text(alphabet=B62, min_size=22, max_size=22)
+names = st.text(max_size=40)  # any unicode: emoji, control characters, surrogates excluded by JSON
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                         max_size=3), max_leaves=6)
+
+
+@st.composite
+def track(draw, pos: int) -> dict:
+    return {"pos": pos, "track_uri": "spotify:track:" + draw(ids), "artist_uri": "spotify:artist:" + draw(ids),
+            "album_uri": "spotify:album:" + draw(ids), "track_name": draw(names), "artist_name": draw(names),
+            "album_name": draw(names), "duration_ms": draw(st.integers(0, 10**7))}
+
+
+@st.composite
+def playlist(draw, pid: int) -> dict:
+    n = draw(st.integers(1, 6))
+    tracks = [draw(track(p)) for p in range(n)]
+    if n > 1 and draw(st.booleans()):  # a track repeated inside the playlist is legal in the MPD
+        tracks[-1] = dict(tracks[0], pos=n - 1)
+    pl = {"pid": pid, "num_tracks": n, "tracks": tracks, "collaborative": "false"}
+    if draw(st.booleans()):
+        pl["name"] = draw(names)
+    if draw(st.booleans()):
+        pl["description"] = draw(names)
+    return pl
+
+
+@st.composite
+def slices(draw) -> list[dict]:
+    n = draw(st.integers(1, 4))
+    pids = draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n, unique=True))
+    return [draw(playlist(pid)) for pid in pids]
+
+
+def _write(folder: Path, playlists: list[dict]) -> Path:
+    path = folder / "mpd.slice.0-999.json"
+    path.write_text(json.dumps({"info": {}, "playlists": playlists}, ensure_ascii=bool(len(playlists) % 2)))
+    return path
+
+
+def _one_line_naming(exc: PipelineError, path: Path) -> None:
+    msg = str(exc)
+    assert str(path) in msg and "\n" not in msg.strip()
+
+
+@SETTINGS
+@given(slices())
+def test_valid_slices_round_trip_through_both_readers(tmp_path, playlists):
+    path = _write(tmp_path, playlists)
+    s, fast = read_slice(path), read_slice_ids(path)
+    assert s.pid.tolist() == fast.pid.tolist() == [pl["pid"] for pl in playlists]
+    assert s.name == fast.name == [pl.get("name") or "" for pl in playlists]
+    assert s.has_name.tolist() == [bool(pl.get("name")) for pl in playlists]
+    uris = [t["track_uri"] for pl in playlists for t in pl["tracks"]]
+    assert s.track_uri.tolist() == uris
+    assert s.track_name == [t["track_name"] for pl in playlists for t in pl["tracks"]]
+    got = np.char.add("spotify:track:", fast.track_id[fast.track].astype(str))
+    assert got.tolist() == uris
+    assert np.diff(s.indptr).tolist() == [len(pl["tracks"]) for pl in playlists]
+
+
+@SETTINGS
+@given(slices(), st.data())
+def test_cut_files_are_one_line_errors(tmp_path, playlists, data):
+    path = _write(tmp_path, playlists)
+    raw = path.read_bytes()
+    cut = data.draw(st.integers(0, len(raw) - 2))  # anything short of the closing brace
+    path.write_bytes(raw[:cut])
+    for reader in (read_slice, read_slice_ids):
+        with pytest.raises(PipelineError) as exc:
+            reader(path)
+        _one_line_naming(exc.value, path)
+
+
+@SETTINGS
+@given(slices(), st.data(), json_values)
+def test_a_field_replaced_by_any_json_value_is_caught_or_harmless(tmp_path, playlists, data, value):
+    pl = data.draw(st.sampled_from(playlists))
+    target = data.draw(st.sampled_from([pl, *pl["tracks"]]))
+    key = data.draw(st.sampled_from(sorted(target)))
+    old = target[key]
+    target[key] = value
+    path = _write(tmp_path, playlists)
+    results = []
+    for reader in (read_slice, read_slice_ids):
+        try:
+            results.append(reader(path))
+        except PipelineError as exc:
+            _one_line_naming(exc, path)
+            results.append(None)
+    assert (results[0] is None) == (results[1] is None), f"readers disagree on {key}={value!r}"
+    if results[0] is not None:  # accepted: only an equivalent value or an unread key may pass
+        s = results[0]
+        if key == "track_uri":
+            assert value == old
+        if key == "name":
+            assert s.name[playlists.index(pl)] == (value or "")
+
+
+@pytest.mark.parametrize("level, key, value", [
+    ("track", "duration_ms", 1e30), ("playlist", "pid", 2**70), ("playlist", "num_tracks", 2**40),
+    ("track", "pos", True), ("track", "pos", 1.0), ("playlist", "num_tracks", True), ("playlist", "pid", -2**64),
+])
+def test_numbers_out_of_range_or_of_the_wrong_kind(tmp_path, level, key, value):
+    playlists = [{"pid": 3, "num_tracks": 1, "name": "x", "tracks": [
+        {"pos": 0, "track_uri": "spotify:track:" + "a" * 22, "artist_uri": "spotify:artist:" + "b" * 22,
+         "album_uri": "spotify:album:" + "c" * 22, "track_name": "t", "artist_name": "a", "album_name": "b",
+         "duration_ms": 1}]}]
+    (playlists[0] if level == "playlist" else playlists[0]["tracks"][0])[key] = value
+    path = _write(tmp_path, playlists)
+    for reader in (read_slice, read_slice_ids):
+        with pytest.raises(PipelineError) as exc:
+            reader(path)
+        _one_line_naming(exc.value, path)
+
+
+@SETTINGS
+@given(slices(), st.sampled_from(["pid", "num_tracks", "tracks"]))
+def test_challenge_reader_refuses_missing_keys(tmp_path, playlists, key):
+    path = tmp_path / "challenge_set.json"
+    ok = {"date": "x", "version": "v1", "name": "challenge_set", "playlists": playlists}
+    path.write_text(json.dumps(ok))
+    assert read_challenge(path).seeds.pid.tolist() == [pl["pid"] for pl in playlists]
+    del playlists[-1][key]
+    path.write_text(json.dumps(ok))
+    with pytest.raises(PipelineError) as exc:
+        read_challenge(path)
+    _one_line_naming(exc.value, path)
