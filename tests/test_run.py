@@ -1,4 +1,5 @@
-"""The stage runner end to end on a tiny synthetic MPD: determinism, skipping, kill and resume."""
+"""The stage runner end to end on a tiny synthetic MPD with every stage (baselines, autoencoders,
+title model, reranker): determinism, skipping, kill mid-training and resume."""
 import os
 import signal
 import subprocess
@@ -9,16 +10,61 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# every stage, with budgets small enough for seconds: determinism and resume cover the models too
 TINY = """
 [run]
 synthetic_playlists = 1500
 test_per_category = 8
-stages = ["baselines"]
-final = "item_knn"
+stages = ["baselines", "mmcf", "charcnn", "rerank"]
+final = "rerank"
 [preprocess]
 min_track_count = 2
 min_artist_count = 2
 val_per_category = 8
+[mmcf]
+hidden = 32
+eval_every = 10
+[[mmcf.schemes]]
+name = "0to1_inorder"
+categories = [1, 2]
+first_n = "fraction"
+first_n_range = [0.0, 0.3]
+untied = false
+tied_updates = 30
+untied_updates = 0
+[[mmcf.schemes]]
+name = "5_inorder"
+categories = [3, 4]
+first_n = "count"
+first_n_range = [1, 50]
+tied_updates = 20
+untied_updates = 10
+[[mmcf.schemes]]
+name = "10to100_inorder"
+categories = [5, 6, 7, 9]
+first_n = "fraction"
+first_n_range = [0.3, 0.6]
+tied_updates = 20
+untied_updates = 10
+[[mmcf.schemes]]
+name = "25to100_random"
+categories = [8, 10]
+first_n = "fraction"
+first_n_range = [1.0, 1.0]
+keep_range = [0.5, 0.8]
+tied_updates = 20
+untied_updates = 10
+[charcnn]
+filters = 16
+updates = 20
+eval_every = 10
+[rerank]
+candidates = 200
+default_depth = 200
+list_depth = 200
+negatives = 50
+rounds = 30
+early_stopping = 10
 """
 
 
@@ -43,7 +89,8 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
 def test_default_run_writes_submission_report_and_table(tiny):
     cfg, out, proc = tiny
     assert (out / "submission.csv").exists() and (out / "report" / "report.md").exists()
-    assert "R-prec: category" in proc.stdout and "item_knn" in proc.stdout
+    assert "R-prec: category" in proc.stdout
+    assert all(name in proc.stdout for name in ("item_knn", "dae", "mmcf", "rerank"))
     lines = (out / "submission.csv").read_text().splitlines()
     assert lines[0].startswith("team_info,") and len(lines) == 1 + 80
     assert all(len(line.split(",")) == 501 for line in lines[1:])
@@ -56,26 +103,30 @@ def test_rerun_skips_finished_stages_and_is_byte_identical(tiny, tmp_path):
     cfg, out, _ = tiny
     before = (out / "submission.csv").read_bytes()
     proc = run(out, cfg)
-    assert proc.stderr.count("up to date, skipped") >= 3
+    assert proc.stderr.count("up to date, skipped") == 6  # data, artifacts, baselines, mmcf, charcnn, rerank
     assert (out / "submission.csv").read_bytes() == before
     fresh = tmp_path / "b"
     run(fresh, cfg)
     assert (fresh / "submission.csv").read_bytes() == before
 
 
-def test_killed_run_resumes_to_the_same_submission(tiny, tmp_path):
+def test_killed_mid_training_resumes_to_the_same_submission(tiny, tmp_path):
+    """SIGKILL once the autoencoders have written a mid-training checkpoint: the re-run skips the
+    finished stages, resumes training from the checkpoint and ends byte-identical."""
     cfg, out, _ = tiny
     target = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "run.py", "--out", str(target), "--config", str(cfg)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    models = target / "mmcf" / "models"
     deadline = time.time() + 300
-    while not (target / "data" / "stage.json").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and not (models.is_dir() and any(models.glob("*.ckpt.pt"))):
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (target / "submission.csv").exists()
+    assert not (target / "mmcf" / "stage.json").exists() and not (target / "submission.csv").exists()
     resumed = run(target, cfg)
-    assert "data: up to date, skipped" in resumed.stderr
+    assert "baselines: up to date, skipped" in resumed.stderr and "mmcf: up to date" not in resumed.stderr
+    assert "resuming tied phase at update" in resumed.stderr
     assert (target / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
 
 
