@@ -36,6 +36,7 @@ class SchemeConfig:
     untied: bool = True  # after the tied phase, train an untied copy started from the best tied weights
     tied_updates: int = 1000  # Adam updates of the tied phase (budget updates, not epochs)
     untied_updates: int = 500
+    hide_and_seek: bool = True  # per batch a coin feeds tracks or artists; False feeds tracks every batch
 
 
 def default_schemes() -> list[SchemeConfig]:

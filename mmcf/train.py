@@ -90,7 +90,7 @@ class Batcher:
             first_n = rng.integers(int(lo), int(hi) + 1, size=n_rows)
         else:
             first_n = np.floor(rng.uniform(lo, hi, size=n_rows) * self.length[rows]).astype(np.int64)
-        part = "tracks" if rng.random() < 0.5 else "artists"
+        part = "tracks" if rng.random() < 0.5 or not self.scheme.hide_and_seek else "artists"
         keep = float(rng.uniform(*self.scheme.keep_range))
         is_track = sub.indices < self.n_tracks
         fed = (sub.data <= first_n[entry_row]) & (is_track if part == "tracks" else ~is_track)

@@ -196,6 +196,9 @@ def test_hide_and_seek_feeds_one_half_and_targets_the_full_vector(data):
         assert len(b.target_cols) == full.nnz
         got = sp.csr_matrix((np.ones(len(b.target_cols)), (b.target_rows, b.target_cols)), shape=full.shape)
         assert (got != (full > 0)).nnz == 0
+    off = SchemeConfig("s", [8], "fraction", [1.0, 1.0], [0.75, 0.75], hide_and_seek=False)
+    _, batches = _batches(ps, off)
+    assert {b.part for _, b in batches} == {"tracks"} and all(b.x.indices.max() < N_TRACKS for _, b in batches)
 
 
 def test_corruption_keeps_the_drawn_fraction_and_rows_sum_to_one(data):
