@@ -1,7 +1,7 @@
 """Title model benchmark: per-category validation metrics of the baselines, the autoencoders
 alone, and MMCF (autoencoders + character CNN, and + character LSTM), with training times.
 
-    .venv/bin/python bench/bench_charcnn.py --artifacts DIR --dae DIR --out DIR [--config FILE]
+    .venv/bin/python bench/bench_charcnn.py --artifacts DIR --dae DIR --out DIR [--config FILE] [--truth FILE]
 
 Prints a markdown table (R-precision / NDCG / clicks per category and overall) for
 bench/results/charcnn.md. Title models are trained (or resumed) under OUT/cnn and OUT/lstm.
@@ -27,6 +27,7 @@ from common.metrics import summarize  # noqa: E402
 from ensemble.mixing import mmcf_lists  # noqa: E402
 from mmcf.predict import load_models, predict  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
+from report.evaluation import attach_truth  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,20 +37,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--config", help="pipeline TOML with a [charcnn] section")
     ap.add_argument("--archs", default="cnn,lstm")
+    ap.add_argument("--truth", help="truth.json of the artifacts' challenge set: adds the local test table")
     args = ap.parse_args(argv)
     art = load_artifacts(args.artifacts)
-    train, val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
+    train, vocab = art.playlists("train"), art.vocab
+    splits = {"validation": art.playlists("val")}
+    if args.truth:
+        splits["test (local challenge set)"] = attach_truth(art.playlists("challenge"), Path(args.truth), vocab)
     models = load_models(args.dae, "cpu")
-    cat = np.asarray(val.category)
-    results, times = {}, {}
+    results: dict = {split: {} for split in splits}
+    times = {}
 
     pop = Popularity(train)
     bcfg = BaselineConfig()
     for m in (pop, TitlePopularity(train, pop, bcfg), ItemKNN(train, pop, bcfg)):
-        results[m.name] = summarize(list_metrics(recommend(m, val)[0], val, vocab), cat)
-    start = time.perf_counter()
-    results["dae_alone"] = summarize(list_metrics(predict(models, val, vocab)[0], val, vocab), cat)
-    times["dae_alone predict"] = time.perf_counter() - start
+        for split, ps in splits.items():
+            results[split][m.name] = summarize(list_metrics(recommend(m, ps)[0], ps, vocab), ps.category)
+    for split, ps in splits.items():
+        start = time.perf_counter()
+        results[split]["dae_alone"] = summarize(list_metrics(predict(models, ps, vocab)[0], ps, vocab), ps.category)
+        times[f"dae_alone predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
 
     base = load_title_config(args.config)
     for arch in args.archs.split(","):
@@ -58,13 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         summary = train_title_model(art, models, out, cfg, "cpu")
         times[f"{arch} training ({summary['updates']} updates)"] = summary["train_seconds"]
         title = load_title_model(out, "cpu", vocab.fingerprint)
-        start = time.perf_counter()
-        ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch)
-        times[f"{arch} mixed predict ({len(val)} playlists)"] = time.perf_counter() - start
-        results[f"mmcf_{arch}"] = summarize(list_metrics(ids, val, vocab), cat)
+        for split, ps in splits.items():
+            start = time.perf_counter()
+            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch)
+            times[f"{arch} mixed predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
+            results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab), ps.category)
 
     (Path(args.out) / "bench.json").write_text(json.dumps({"results": results, "times": times}, indent=1))
-    print(table(results))
+    for split in splits:
+        print(f"\n{split}: R-precision / NDCG / clicks\n")
+        print(table(results[split]))
     print()
     for k, v in times.items():
         print(f"- {k}: {v:.1f} s")

@@ -86,6 +86,9 @@ class Recommender:
         if (run / "mmcf" / "models" / "config.json").exists():
             scorers |= _neural_scorers(run, art, device)
             final = "mmcf" if "mmcf" in scorers else "dae"
+        if "mmcf" in scorers and (run / "rerank" / "model").is_dir():
+            scorers["rerank"] = _rerank_scorer(run, art, scorers, pop, cfg)
+            final = "rerank"
         return cls(art=art, scorers=scorers, final=final)
 
     def recommend(self, title: str | None, seeds: list[str], n: int = 20) -> tuple[list[dict], list[str]]:
@@ -136,6 +139,34 @@ def _neural_scorers(run: Path, art: Artifacts, device: str) -> dict:
 
         out |= {"title_model": title_only, "mmcf": mixed}
     return out
+
+
+def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, pop, cfg):
+    """The two-stage system for one playlist, with the sources the run's rerank stage used:
+    candidates from every list, reordered by the trained LightGBM model. Tracks outside its
+    top 500 score -inf (the table lists at most those)."""
+    from baselines.models import ItemKNN, TitlePopularity
+    from common.topk import topk_excluding
+    from ensemble.candidates import ArtistKNN
+    from ensemble.features import FeatureContext
+    from ensemble.ranker import load_reranker, rerank_with
+    from pipeline.runner import LIST_DEPTH
+
+    train = art.playlists("train")
+    model = load_reranker(run / "rerank" / "model")
+    ctx = FeatureContext.build(train, art.vocab)
+    fixed = {"item_knn": ItemKNN(train, pop, cfg), "artist_knn": ArtistKNN(train),
+             "title_popularity": TitlePopularity(train, pop, cfg), "popularity": pop}
+
+    def rerank(ps):
+        mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)
+        ids, scores = rerank_with(model, ctx, ps, fixed | {"mmcf": mmcf}, model.cfg)
+        out = np.full(art.vocab.n_tracks, -np.inf, dtype=np.float32)
+        keep = ids[0] >= 0
+        out[ids[0][keep]] = scores[0][keep]
+        return out
+
+    return rerank
 
 
 def print_table(rows: list[dict], unknown: list[str]) -> str:
