@@ -30,6 +30,7 @@ from mmcf.train import train_all  # noqa: E402
 from pipeline.config import load_pipeline_config  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
+from report.tables import metrics_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,20 +48,6 @@ def variants(base: MMCFConfig) -> dict[str, MMCFConfig]:
                                 tied_updates=sum(s.tied_updates for s in base.schemes),
                                 untied_updates=sum(s.untied_updates for s in base.schemes))]
     return {"tracks_only": tracks_only, "tied_only": tied_only, "one_scheme": one}
-
-
-def table(results: dict[str, dict], split: str) -> str:
-    names = list(results)
-    cats = sorted(results[names[0]][split]["per_category"], key=int)
-    head = "| category | " + " | ".join(names) + " |"
-    out = [f"R-precision / NDCG on the {split} playlists:\n", head, "|---|" + "---|" * len(names)]
-    for c in cats:
-        pc = {n: results[n][split]["per_category"][c] for n in names}
-        out.append(f"| {c} {pc[names[0]]['name']} | " +
-                   " | ".join(f"{pc[n]['r_precision']:.4f} / {pc[n]['ndcg']:.4f}" for n in names) + " |")
-    out.append("| **all** | " + " | ".join(f"**{results[n][split]['r_precision']:.4f} / {results[n][split]['ndcg']:.4f}**"
-                                          for n in names) + " |")
-    return "\n".join(out) + "\n"
 
 
 def main() -> None:
@@ -101,7 +88,8 @@ def main() -> None:
         "- **tied_only**: the same without the untied phase; the tied phase gets its updates (same budget).",
         "- **one_scheme**: one model for all categories (in-order first N, N a uniform fraction of the "
         "playlist), with the four schemes' budgets summed.\n",
-        table(results, "test"), table(results, "val"),
+        "Local challenge set (test):\n", metrics_table({n: r["test"] for n, r in results.items()}) + "\n",
+        "Validation playlists:\n", metrics_table({n: r["val"] for n, r in results.items()}) + "\n",
         "Training seconds: " + ", ".join(f"{n} {s:.0f}" for n, s in seconds.items() if n != "mmcf") + ".\n",
     ])
     args.out.write_text(text)

@@ -25,6 +25,7 @@ from implicit.als import AlternatingLeastSquares  # noqa: E402
 from common.io import load_npz  # noqa: E402
 from preprocess.artifacts import PlaylistSet, load_artifacts  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
+from report.tables import metrics_table  # noqa: E402
 
 METRICS = ("r_precision", "ndcg", "clicks")
 
@@ -48,20 +49,6 @@ def fit(train: sp.csr_matrix, factors: int, reg: float, alpha: float, iterations
                                     random_state=seed, calculate_training_loss=False)
     model.fit(train, show_progress=False)
     return model
-
-
-def table(rows: dict[str, dict], title: str) -> str:
-    names = list(rows)
-    cats = sorted(next(iter(rows.values()))["per_category"], key=int)
-    out = [f"### {title}\n", "| category | " + " | ".join(f"{n} R-prec | {n} NDCG" for n in names) + " |",
-           "|---|" + "---|---|" * len(names)]
-    for c in cats:
-        name = rows[names[0]]["per_category"][c]["name"]
-        out.append(f"| {c} {name} | " + " | ".join(f"{rows[n]['per_category'][c]['r_precision']:.4f} | "
-                                                 f"{rows[n]['per_category'][c]['ndcg']:.4f}" for n in names) + " |")
-    out.append("| **all** | " + " | ".join(f"**{rows[n]['r_precision']:.4f}** | **{rows[n]['ndcg']:.4f}**"
-                                          for n in names) + " |")
-    return "\n".join(out) + "\n"
 
 
 def main() -> None:
@@ -100,7 +87,8 @@ def main() -> None:
     rows = {"als": evaluate_ids(ids, test, art.vocab)}
     for name, path in [("dae", args.run / "mmcf" / "dae.npz"), ("item_knn", args.run / "baselines" / "item_knn.npz")]:
         rows[name] = evaluate_ids(load_npz(path)["challenge_ids"], test, art.vocab)
-    print(table(rows, "Local challenge set (test): ALS, DAE, item kNN"))
+    print("Local challenge set (test): ALS, DAE, item kNN\n")
+    print(metrics_table(rows))
 
 
 if __name__ == "__main__":
