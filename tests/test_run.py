@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +151,10 @@ def test_recommend_one_playlist_from_a_finished_run(tiny):
     answer = json.loads(proc.stdout)
     uris = [t["uri"] for t in answer["tracks"]]
     assert len(uris) == 7 == len(set(uris)) and not set(uris) & set(seeds)
-    assert {"popularity", "item_knn", "title_popularity"} <= set(answer["tracks"][0])
+    assert {"popularity", "item_knn", "title_popularity", "dae", "mmcf", "rerank"} <= set(answer["tracks"][0])
+    assert answer["final"] == "rerank"  # the run's final model
+    ranked = [t["rerank"] for t in answer["tracks"]]
+    assert ranked == sorted(ranked, reverse=True) and np.isfinite(ranked).all()
     bad = subprocess.run([sys.executable, "recommend.py", "--run", str(out / "nope"), "--title", "x"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
