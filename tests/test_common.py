@@ -1,3 +1,4 @@
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,3 +75,15 @@ def test_stage_skipped_when_key_unchanged(tmp_path):
     assert run_stage(tmp_path / "s", stage_key("s", {"a": 2}), work)["n"] == 2
     assert run_stage(tmp_path / "s", stage_key("s", {"a": 2}), work, force=True)["n"] == 3
     assert len(calls) == 3
+
+
+def test_each_stage_records_its_own_peak_memory(tmp_path):
+    def big() -> dict:
+        block = np.ones(40_000_000)  # 320 MB
+        return {"sum": float(block[:10].sum())}
+
+    run_stage(tmp_path / "big", "k", big)
+    run_stage(tmp_path / "small", "k", lambda: {"n": int(np.ones(1000).sum())})
+    big_peak = json.loads((tmp_path / "big" / "stage.json").read_text())["peak_rss_mb"]
+    small_peak = json.loads((tmp_path / "small" / "stage.json").read_text())["peak_rss_mb"]
+    assert big_peak > small_peak + 250  # the window was reset between the stages
