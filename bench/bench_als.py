@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice: its own threads, not BLAS's
 
@@ -54,7 +57,7 @@ def fit(train: sp.csr_matrix, factors: int, reg: float, alpha: float, iterations
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="a finished run.py output folder")
-    ap.add_argument("--factors", type=int, nargs="+", default=[64, 128, 256])
+    ap.add_argument("--factors", type=int, nargs="+", default=[16, 32, 64, 128])
     ap.add_argument("--reg", type=float, nargs="+", default=[0.01, 0.1])
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--iterations", type=int, default=15)
