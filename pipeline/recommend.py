@@ -87,7 +87,7 @@ class Recommender:
             scorers |= _neural_scorers(run, art, device)
             final = "mmcf" if "mmcf" in scorers else "dae"
         if "mmcf" in scorers and (run / "rerank" / "model").is_dir():
-            scorers["rerank"] = _rerank_scorer(run, art, scorers, pop, cfg)
+            scorers["rerank"] = _rerank_scorer(run, art, scorers, cfg)
             final = "rerank"
         return cls(art=art, scorers=scorers, final=final)
 
@@ -141,22 +141,19 @@ def _neural_scorers(run: Path, art: Artifacts, device: str) -> dict:
     return out
 
 
-def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, pop, cfg):
+def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, cfg):
     """The two-stage system for one playlist, with the sources the run's rerank stage used:
     candidates from every list, reordered by the trained LightGBM model. Tracks outside its
     top 500 score -inf (the table lists at most those)."""
-    from baselines.models import ItemKNN, TitlePopularity
     from common.topk import topk_excluding
-    from ensemble.candidates import ArtistKNN
     from ensemble.features import FeatureContext
     from ensemble.ranker import load_reranker, rerank_with
-    from pipeline.runner import LIST_DEPTH
+    from pipeline.runner import LIST_DEPTH, fixed_sources
 
     train = art.playlists("train")
     model = load_reranker(run / "rerank" / "model")
     ctx = FeatureContext.build(train, art.vocab)
-    fixed = {"item_knn": ItemKNN(train, pop, cfg), "artist_knn": ArtistKNN(train),
-             "title_popularity": TitlePopularity(train, pop, cfg), "popularity": pop}
+    fixed = fixed_sources(train, cfg)
 
     def rerank(ps):
         mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)

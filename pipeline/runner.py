@@ -166,25 +166,21 @@ class Runner:
     def rerank(self, art: Artifacts, lists: dict[str, Path]) -> dict[str, Path]:
         """Beyond MMCF: candidates from every model, reordered by a LightGBM lambdarank model trained
         on the validation playlists (never the challenge playlists)."""
-        from baselines.models import ItemKNN, Popularity, TitlePopularity
-        from ensemble.candidates import ArtistKNN
         from ensemble.features import FeatureContext
         from ensemble.ranker import load_reranker, rerank_with, train_reranker
 
         folder = self.out / "rerank"
         cfg = self.cfg.rerank
 
-        def sources(split: str) -> dict:
-            train = art.playlists("train")
-            pop = Popularity(train)
-            out = {"item_knn": ItemKNN(train, pop, self.cfg.baselines), "artist_knn": ArtistKNN(train),
-                   "title_popularity": TitlePopularity(train, pop, self.cfg.baselines), "popularity": pop}
-            if "mmcf" in lists:
-                z = load_npz(lists["mmcf"])
-                out["mmcf"] = (z[f"{split}_ids"], z[f"{split}_scores"])
-            return out
-
         def train_and_rerank() -> dict:
+            fixed = fixed_sources(art.playlists("train"), self.cfg.baselines)
+
+            def sources(split: str) -> dict:
+                if "mmcf" not in lists:
+                    return dict(fixed)
+                z = load_npz(lists["mmcf"])
+                return fixed | {"mmcf": (z[f"{split}_ids"], z[f"{split}_scores"])}
+
             ctx = FeatureContext.build(art.playlists("train"), art.vocab)
             summary = train_reranker(art, sources("val"), folder / "model", cfg, ctx=ctx)
             model = load_reranker(folder / "model")
@@ -308,6 +304,17 @@ def _print_tables(tables: dict, final: str, submission: Path) -> str:
 
 def title_device(model) -> str:
     return str(next(model.parameters()).device)
+
+
+def fixed_sources(train, baselines) -> dict:
+    """The reranker's candidate sources besides MMCF (built once per run: kNN holds the training
+    matrix and its transpose); the rerank stage and recommend.py both serve the reranker with them."""
+    from baselines.models import ItemKNN, Popularity, TitlePopularity
+    from ensemble.candidates import ArtistKNN
+
+    pop = Popularity(train)
+    return {"item_knn": ItemKNN(train, pop, baselines), "artist_knn": ArtistKNN(train),
+            "title_popularity": TitlePopularity(train, pop, baselines), "popularity": pop}
 
 
 def load_lists(path: Path, split: str) -> np.ndarray:

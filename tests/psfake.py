@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
+import torch
 
 from preprocess.artifacts import PlaylistSet, Vocab
 from preprocess.titles import normalize_title, title_chars
@@ -52,3 +54,12 @@ def make_set(seeds: list[list[int]], vocab: Vocab, titles: list[str] | None = No
         n_holdouts=np.array([len(h) for h in holdouts], dtype=np.int32),
         holdout=holdout.astype(np.int8), holdout_artists=hold_artists.astype(np.int8),
     )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,16 +12,7 @@ from mmcf.model import DAE
 from mmcf.predict import MMCFModels
 from preprocess.artifacts import Artifacts, save_playlists, save_vocab
 from preprocess.titles import title_chars
-from tests.psfake import make_set, make_vocab
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.psfake import make_set, make_vocab, one_thread  # noqa: F401 (autouse fixture)
 
 
 N_TRACKS = 120

@@ -8,16 +8,7 @@ from ensemble.mixing import fill_from_order, mixing_weights, mmcf_lists, recomme
 from mmcf.config import MMCFConfig
 from mmcf.model import DAE
 from mmcf.predict import MMCFModels, encode_inputs
-from tests.psfake import make_set, make_vocab
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and a busy machine makes OpenMP barriers spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.psfake import make_set, make_vocab, one_thread  # noqa: F401 (autouse fixture)
 
 
 N_TRACKS = 800
