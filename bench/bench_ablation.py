@@ -31,6 +31,7 @@ from pipeline.config import load_pipeline_config  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
 from report.tables import metrics_table  # noqa: E402
+from report.write import attach_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,13 +94,7 @@ def main() -> None:
         "Training seconds: " + ", ".join(f"{n} {s:.0f}" for n, s in seconds.items() if n != "mmcf") + ".\n",
     ])
     args.out.write_text(text)
-    report = args.run / "report"
-    (report / "ablation.md").write_text(text)
-    main_report = report / "report.md"
-    link = "\n## Autoencoder ablation\n\nSee [ablation.md](ablation.md) (written by bench/bench_ablation.py).\n"
-    if main_report.exists() and "ablation.md" not in main_report.read_text():
-        with open(main_report, "a") as fh:
-            fh.write(link)
+    attach_section(args.run / "report", "ablation.md", "Autoencoder ablation", text, "bench/bench_ablation.py")
     print(text)
 
 

@@ -2,9 +2,11 @@
 alone, and MMCF (autoencoders + character CNN, and + character LSTM), with training times.
 
     .venv/bin/python bench/bench_charcnn.py --artifacts DIR --dae DIR --out DIR [--config FILE] [--truth FILE]
+        [--report RUN/report]
 
 Prints a markdown table (R-precision / NDCG / clicks per category and overall) for
-bench/results/charcnn.md. Title models are trained (or resumed) under OUT/cnn and OUT/lstm.
+bench/results/charcnn.md; with --report it also writes them as title_models.md into a run's report
+folder and links them from its report.md. Title models are trained (or resumed) under OUT/cnn and OUT/lstm.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from ensemble.mixing import mmcf_lists  # noqa: E402
 from mmcf.predict import load_models, predict  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 from report.evaluation import attach_truth  # noqa: E402
+from report.write import attach_section  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="pipeline TOML with a [charcnn] section")
     ap.add_argument("--archs", default="cnn,lstm")
     ap.add_argument("--truth", help="truth.json of the artifacts' challenge set: adds the local test table")
+    ap.add_argument("--report", help="a run's report folder: the tables go there too (title_models.md)")
     args = ap.parse_args(argv)
     art = load_artifacts(args.artifacts)
     train, vocab = art.playlists("train"), art.vocab
@@ -72,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
             results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab), ps.category)
 
     (Path(args.out) / "bench.json").write_text(json.dumps({"results": results, "times": times}, indent=1))
-    for split in splits:
-        print(f"\n{split}: R-precision / NDCG / clicks\n")
-        print(table(results[split]))
-    print()
-    for k, v in times.items():
-        print(f"- {k}: {v:.1f} s")
+    text = "\n".join(f"\n{split}: R-precision / NDCG / clicks\n\n{table(results[split])}" for split in splits)
+    text += "\n\n" + "\n".join(f"- {k}: {v:.1f} s" for k, v in times.items()) + "\n"
+    print(text)
+    if args.report:
+        head = ("# Title models: baselines, the autoencoders alone, MMCF with the character CNN and with the "
+                "character LSTM\n\nCommand: `python bench/bench_charcnn.py " + " ".join(argv or sys.argv[1:]) + "`\n")
+        attach_section(Path(args.report), "title_models.md", "Title models (CNN and LSTM)", head + text,
+                       "bench/bench_charcnn.py")
     return 0
 
 

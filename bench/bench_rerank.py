@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         chal = attach_truth(chal, args.truth, art.vocab)
     clock = time.perf_counter()
     models = make_sources(train, art, cfg, args.mmcf, args.title)
-    ctx = FeatureContext.build(train, art.vocab)
+    ctx = FeatureContext.build(train, art.vocab, cfg.cooc_max_playlists, cfg.seed)
     log.info("sources and feature context in %.1f s", time.perf_counter() - clock)
     depth = max(max(KS), cfg.list_depth)
     lists_val, t_val = source_lists(models, val, depth)

@@ -29,10 +29,17 @@ def topk_excluding(scores: np.ndarray, exclude: sp.csr_matrix, k: int) -> tuple[
     return ids, vals
 
 
+DENSE_CELLS = 50_000_000  # score cells per dense block (200 MB of float32)
+
+
 def batched_topk(score_fn: Callable[[np.ndarray], np.ndarray], exclude: sp.csr_matrix, k: int,
-                 batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Apply score_fn(rows) -> dense [len(rows), T] in batches and keep only each batch's top k."""
+                 batch: int = 512, cells: int = DENSE_CELLS) -> tuple[np.ndarray, np.ndarray]:
+    """Apply score_fn(rows) -> dense [len(rows), T] in batches and keep only each batch's top k.
+
+    The batch shrinks so that a block holds at most `cells` scores: at full MPD width (~600K tracks)
+    512 rows would be 1.2 GB per block, and scorers make a few temporaries of that size."""
     n = exclude.shape[0]
+    batch = max(1, min(batch, cells // max(exclude.shape[1], 1)))
     ids = np.full((n, k), -1, dtype=np.int32)
     vals = np.full((n, k), -np.inf, dtype=np.float32)
     for start in range(0, n, batch):

@@ -2,7 +2,7 @@
 
 A *source* is a model's ranked list per playlist: either precomputed `(ids [P, K], scores [P, K])`
 (-1 = empty slot) or a scorer with `.score(ps, rows) -> dense [B, T]` (baselines, MMCF, the title
-model). Candidates are the union of each source's top N, kept as flat (row, track) pairs sorted by
+model), or with `.top(ps, k) -> (ids, scores)` where it has an exact shortcut (popularity). Candidates are the union of each source's top N, kept as flat (row, track) pairs sorted by
 row, so later stages never loop over playlists or candidates.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.errors import PipelineError
+from baselines.models import sample_rows
 from common.topk import batched_topk
 from preprocess.artifacts import PlaylistSet
 from preprocess.categories import CATEGORIES
 
-DENSE_CELLS = 50_000_000  # score cells per batch of a scorer source (200 MB of float32)
 
 
 @dataclass
@@ -66,13 +66,15 @@ class ArtistKNN:
     score(j) = sum over training playlists q of overlap(seed artists, q) * [j in q] / pop_j^beta,
     each seed artist weighted by pop^-alpha. It reads ps.artists, which keeps the artists of seeds
     whose track is outside the vocabulary, so it still has evidence where track kNN has none.
-    Tracks without evidence keep popularity order below every scored track."""
+    Tracks without evidence keep popularity order below every scored track. As in item kNN, an
+    artist in more than `max_playlists` playlists is read through a fixed sample of them."""
 
     name = "artist_knn"
 
-    def __init__(self, train: PlaylistSet, alpha: float = 0.5, beta: float = 0.3):
+    def __init__(self, train: PlaylistSet, alpha: float = 0.5, beta: float = 0.3, max_playlists: int = 1000,
+                 seed: int = 0):
         self.x = _binary(train.tracks)
-        self.xa_t = _binary(train.artists).T.tocsr()
+        self.xa_t = sample_rows(_binary(train.artists).T.tocsr(), max_playlists, seed)
         pop = np.asarray(self.x.sum(axis=0)).ravel()
         art_pop = np.asarray(_binary(train.artists).sum(axis=0)).ravel()
         self.seed_w = (np.maximum(art_pop, 1.0) ** -alpha).astype(np.float32)
@@ -88,13 +90,14 @@ class ArtistKNN:
 
 
 def as_source(name: str, src: Any, ps: PlaylistSet, k: int, batch: int = 512) -> SourceList:
-    """A SourceList from a scorer (its top k is computed here) or an (ids, scores) pair.
+    """A SourceList of depth k from a scorer (its top k is computed here) or an (ids, scores) pair
+    (cut to k, so a list saved deeper by an earlier stage gives the reranker what a scorer would).
 
     Seeds are removed from precomputed lists too, so nothing downstream can ever recommend one."""
+    if hasattr(src, "top"):
+        return SourceList(name, *src.top(ps, k))
     if hasattr(src, "score"):
-        batch = max(1, min(batch, DENSE_CELLS // max(ps.tracks.shape[1], 1)))  # dense [batch, T] blocks stay bounded
-        ids, scores = batched_topk(lambda rows: src.score(ps, rows), ps.tracks, k, batch)
-        return SourceList(name, ids, scores)
+        return SourceList(name, *batched_topk(lambda rows: src.score(ps, rows), ps.tracks, k, batch))
     try:
         ids, scores = src
     except (TypeError, ValueError):
@@ -107,7 +110,7 @@ def as_source(name: str, src: Any, ps: PlaylistSet, k: int, batch: int = 512) ->
                             f"[{len(ps)} playlists, K]")
     if ids.size and (ids.max() >= ps.tracks.shape[1] or ids.min() < -1):
         raise PipelineError(f"source {name}: track ids outside 0..{ps.tracks.shape[1] - 1} (and -1 for empty)")
-    ids = ids.astype(np.int32, copy=True)
+    ids, scores = ids[:, :k].astype(np.int32, copy=True), scores[:, :k]  # as deep as a scorer's list
     ids[is_member(np.arange(len(ps))[:, None], ids, ps.tracks)] = -1
     return SourceList(name, ids, scores)
 

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from baselines.models import BaselineConfig, Popularity, TitlePopularity, binary
+from baselines.models import BaselineConfig, Popularity, TitlePopularity, binary, sample_rows
 from ensemble.candidates import Candidates, SourceList, lookup_csr
 from preprocess.artifacts import PlaylistSet, Vocab
 
@@ -48,8 +48,10 @@ class FeatureContext:
 
     vocab: Vocab
     xt: sp.csr_matrix  # float32 [T, Ptrain] binary: track -> training playlists
+    xt_seed: sp.csr_matrix  # xt with each row cut to a scaled sample of its playlists (baselines.sample_rows)
     pop: np.ndarray  # float32 [T] training playlists holding the track
     xat: sp.csr_matrix  # float32 [A + 1, Ptrain] binary: artist -> training playlists (last row: no artist)
+    xat_seed: sp.csr_matrix  # the same, sampled like xt_seed
     artist_pl: np.ndarray  # float32 [A + 1] training playlists with the artist
     titles: TitlePopularity  # normalised title -> track counts among that title's training playlists
     title_n: np.ndarray  # float32 [n_titles] training playlists per normalised title
@@ -59,7 +61,9 @@ class FeatureContext:
     album_pop: np.ndarray  # float32 [B]
 
     @classmethod
-    def build(cls, train: PlaylistSet, vocab: Vocab) -> "FeatureContext":
+    def build(cls, train: PlaylistSet, vocab: Vocab, max_playlists: int = 1000, seed: int = 0) -> "FeatureContext":
+        """max_playlists: the seed side of the co-occurrence features reads at most this many playlists
+        per seed track or artist (0 = all), so their cost per seed stays flat as the dataset grows."""
         pop = Popularity(train)
         titles = TitlePopularity(train, pop, BaselineConfig(title_min_playlists=1))
         _, title_n = np.unique(train.title, return_counts=True)
@@ -70,8 +74,9 @@ class FeatureContext:
         n_albums = max(len(vocab.album_uri), int(vocab.track_album.max(initial=-1)) + 1)
         album_of = sp.csr_matrix((np.ones(n_t, np.float32), (np.arange(n_t), vocab.track_album)), shape=(n_t, n_albums))
         xat = sp.vstack([binary(train.artists).T, sp.csr_matrix((1, len(train)), dtype=np.float32)], format="csr")
-        return cls(vocab=vocab, xt=binary(train.tracks).T.tocsr(), pop=pop.counts.astype(np.float32),
-                   xat=xat, artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
+        xt = binary(train.tracks).T.tocsr()
+        return cls(vocab=vocab, xt=xt, xt_seed=sample_rows(xt, max_playlists, seed), pop=pop.counts.astype(np.float32),
+                   xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1), artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
                    title_n=title_n.astype(np.float32), artist_of=artist_of, album_of=album_of,
                    artist_pop=np.asarray(artist_of.T @ pop.counts, dtype=np.float32).ravel(),
                    album_pop=np.asarray(album_of.T @ pop.counts, dtype=np.float32).ravel())
@@ -137,11 +142,11 @@ def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sour
     cols["same_artist_last"] = np.where(has_last, (artist == last_art) & (artist >= 0), np.nan)
     cols["same_album_last"] = np.where(has_last, album == ctx.vocab.track_album[np.maximum(last_t, 0)], np.nan)
     cols["artist_in_seeds"] = lookup_csr(ps.artists, row, artist) > 0
-    cols.update(_cooc_features("cooc", ctx.xt, ctx.pop, seeds, cands, track, cooc_cells, progress))
+    cols.update(_cooc_features("cooc", ctx.xt_seed, ctx.xt, ctx.pop, seeds, cands, track, cooc_cells, progress))
     seed_artists = ps.artists.tocsr()
     seed_artists.sort_indices()
     cand_artist = np.where(artist >= 0, artist, ctx.vocab.n_artists)  # the empty last row of xat
-    art = _cooc_features("artist_cooc", ctx.xat, ctx.artist_pl, seed_artists, cands, cand_artist, cooc_cells, progress)
+    art = _cooc_features("artist_cooc", ctx.xat_seed, ctx.xat, ctx.artist_pl, seed_artists, cands, cand_artist, cooc_cells, progress)
     cols.update({k: np.where(artist >= 0, v, np.nan) for k, v in art.items()})
 
     names = feature_names([s.name for s in sources])
@@ -174,13 +179,14 @@ def _source_features(src: SourceList, row: np.ndarray, track: np.ndarray, n_trac
     return {f"{src.name}_score": score, f"{src.name}_rank": rank, f"{src.name}_ratio": score / top[row]}
 
 
-def _cooc_features(prefix: str, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.csr_matrix, cands: Candidates,
+def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.csr_matrix, cands: Candidates,
                    items: np.ndarray, cells: int, progress: bool) -> dict[str, np.ndarray]:
     """Co-occurrence of each pair's item (the candidate track, or its artist) with each seed item
     of its playlist through the training playlists (xt: item -> playlists), reduced to max / mean /
     min (raw counts and cosine-normalised), with the last seed (highest position) and the recent
-    seeds. Per block of playlists, G = xt[block seeds] @ xt[block items].T is the dense slice of
-    X^T X that the block needs, gathered per (seed, pair) triple; X^T X itself is never built."""
+    seeds. Per block of playlists, G = xt_seed[block seeds] @ xt[block items].T is the dense slice of
+    X^T X that the block needs (estimated through the seeds' sampled playlists), gathered per
+    (seed, pair) triple; X^T X itself is never built."""
     m = len(cands.row)
     out = {f"{prefix}_{k}": np.full(m, np.nan, dtype=np.float32) for k in COOC_STATS}
     o = {k: out[f"{prefix}_{k}"] for k in COOC_STATS}
@@ -196,7 +202,7 @@ def _cooc_features(prefix: str, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.cs
             continue
         v, v_inv = np.unique(seeds.indices[s0:s1], return_inverse=True)
         u, u_inv = np.unique(items[p0:p1], return_inverse=True)
-        g = (xt[v] @ xt[u].T).toarray()
+        g = (xt_seed[v] @ xt[u].T).toarray()
         pair_row = cands.row[p0:p1]
         pair_ns = ns[pair_row]
         tp = np.repeat(np.arange(p1 - p0), pair_ns)

@@ -58,6 +58,7 @@ class RerankConfig:
     artist_alpha: float = 0.5  # artist kNN source: seed-artist popularity damping
     artist_beta: float = 0.3  # artist kNN source: candidate popularity damping
     cooc_cells: int = 20_000_000  # dense seed x candidate block size for co-occurrence features
+    cooc_max_playlists: int = 1000  # co-occurrence features read at most this many playlists per seed (0 = all)
     chunk: int = 2000  # playlists reranked at a time (bounds memory)
 
 
@@ -83,7 +84,7 @@ class Reranker:
 def own_sources(train: PlaylistSet, cfg: RerankConfig) -> dict[str, Any]:
     """Sources the two-stage system adds to the models' lists (pass them in `sources` too): artist
     kNN, which still finds evidence when a playlist's seed tracks are outside the vocabulary."""
-    return {"artist_knn": ArtistKNN(train, cfg.artist_alpha, cfg.artist_beta)}
+    return {"artist_knn": ArtistKNN(train, cfg.artist_alpha, cfg.artist_beta, cfg.cooc_max_playlists, cfg.seed)}
 
 
 def lgb_params(cfg: RerankConfig) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def train_reranker(art: Artifacts, sources_val: dict[str, Any], out_dir: str | P
     from models that never saw the validation playlists' withheld tracks."""
     start = time.perf_counter()
     val = art.playlists("val")
-    ctx = ctx or FeatureContext.build(art.playlists("train"), art.vocab)
+    ctx = ctx or FeatureContext.build(art.playlists("train"), art.vocab, cfg.cooc_max_playlists, cfg.seed)
     return fit(ctx, val, sources_val, out_dir, cfg) | {"seconds": time.perf_counter() - start}
 
 
@@ -176,8 +177,9 @@ def rerank(model: Reranker, art: Artifacts, ps: PlaylistSet, sources: dict[str, 
            ctx: FeatureContext | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top 500 per playlist: candidates in the model's order, then popularity for short lists.
     Returns ids int32 [P, 500] (never a seed) and float32 scores, best first."""
-    ctx = ctx or FeatureContext.build(art.playlists("train"), art.vocab)
-    return rerank_with(model, ctx, ps, sources, cfg or model.cfg)
+    cfg = cfg or model.cfg
+    ctx = ctx or FeatureContext.build(art.playlists("train"), art.vocab, cfg.cooc_max_playlists, cfg.seed)
+    return rerank_with(model, ctx, ps, sources, cfg)
 
 
 def rerank_with(model: Reranker, ctx: FeatureContext, ps: PlaylistSet, sources: dict[str, Any],

@@ -71,7 +71,7 @@ class Recommender:
 
     @classmethod
     def load(cls, run: Path, device: str = "cpu") -> "Recommender":
-        from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
+        from baselines.models import ItemKNN, Popularity, TitlePopularity
 
         run = Path(run)
         if not (run / "artifacts" / "manifest.json").exists():
@@ -79,7 +79,7 @@ class Recommender:
         art = load_artifacts(run / "artifacts")
         train = art.playlists("train")
         pop = Popularity(train)
-        cfg = BaselineConfig()
+        cfg = _baseline_config(run)
         scorers = {"popularity": _dense(pop), "title_popularity": _dense(TitlePopularity(train, pop, cfg)),
                    "item_knn": _dense(ItemKNN(train, pop, cfg))}
         final = "item_knn"
@@ -141,6 +141,16 @@ def _neural_scorers(run: Path, art: Artifacts, device: str) -> dict:
     return out
 
 
+def _baseline_config(run: Path):
+    """The settings the run's baselines stage used (its stage record), defaults for older runs."""
+    from baselines.models import BaselineConfig
+    from common.io import read_json
+
+    record = run / "baselines" / "stage.json"
+    saved = read_json(record).get("result", {}).get("config") if record.exists() else None
+    return BaselineConfig(**saved) if saved else BaselineConfig()
+
+
 def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, cfg):
     """The two-stage system for one playlist, with the sources the run's rerank stage used:
     candidates from every list, reordered by the trained LightGBM model. Tracks outside its
@@ -152,8 +162,8 @@ def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, cfg):
 
     train = art.playlists("train")
     model = load_reranker(run / "rerank" / "model")
-    ctx = FeatureContext.build(train, art.vocab)
-    fixed = fixed_sources(train, cfg)
+    ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed)
+    fixed = fixed_sources(train, cfg, model.cfg)
 
     def rerank(ps):
         mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import PipelineError
+from common.config import to_dict
 from common.io import load_npz, read_json, save_npz
 from common.stages import run_stage, stage_key
 from pipeline.config import PipelineConfig
 from preprocess.artifacts import Artifacts, load_artifacts
 
 log = logging.getLogger("run")
-LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them
+LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them (metrics read the top 500)
+SOURCES = ("item_knn", "artist_knn", "title_popularity", "popularity", "mmcf")  # the reranker's, in feature order
 
 
 class Runner:
@@ -108,11 +110,11 @@ class Runner:
                 lists = {}
                 for split, ps in splits.items():
                     start = time.perf_counter()
-                    ids, scores = recommend(m, ps, k=500, batch=cfg.batch)
+                    ids, scores = recommend(m, ps, k=LIST_DEPTH, batch=cfg.batch)
                     lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
                     log.info("%s: %d %s playlists in %.1f s", m.name, len(ps), split, time.perf_counter() - start)
                 save_npz(folder / f"{m.name}.npz", **lists)
-            return {}
+            return {"config": to_dict(cfg)}  # recommend.py serves with the same settings
 
         self._stage("baselines", (self.keys["artifacts"], self.cfg.sections.get("baselines")), fit_and_predict)
         return {n: folder / f"{n}.npz" for n in names}
@@ -173,15 +175,20 @@ class Runner:
         cfg = self.cfg.rerank
 
         def train_and_rerank() -> dict:
-            fixed = fixed_sources(art.playlists("train"), self.cfg.baselines)
+            saved = {n: lists[n] for n in SOURCES if n in lists}  # lists the earlier stages already wrote
+            fixed = fixed_sources(art.playlists("train"), self.cfg.baselines, cfg, skip=set(saved))
 
             def sources(split: str) -> dict:
-                if "mmcf" not in lists:
-                    return dict(fixed)
-                z = load_npz(lists["mmcf"])
-                return fixed | {"mmcf": (z[f"{split}_ids"], z[f"{split}_scores"])}
+                out = {}
+                for name in SOURCES:
+                    if name in fixed:
+                        out[name] = fixed[name]
+                    elif name in saved:
+                        z = load_npz(saved[name])
+                        out[name] = (z[f"{split}_ids"], z[f"{split}_scores"])
+                return out
 
-            ctx = FeatureContext.build(art.playlists("train"), art.vocab)
+            ctx = FeatureContext.build(art.playlists("train"), art.vocab, cfg.cooc_max_playlists, cfg.seed)
             summary = train_reranker(art, sources("val"), folder / "model", cfg, ctx=ctx)
             model = load_reranker(folder / "model")
             out = {}
@@ -191,7 +198,8 @@ class Runner:
             save_npz(folder / "rerank.npz", **out)
             return {"train_seconds": summary.get("seconds", 0.0)}
 
-        upstream = (self.keys["artifacts"], self.keys.get("charcnn"), self.cfg.sections.get("baselines"))
+        upstream = (self.keys["artifacts"], self.keys.get("charcnn"), self.keys.get("baselines"),
+                    self.cfg.sections.get("baselines"))
         self._stage("rerank", (upstream, self.cfg.sections.get("rerank")), train_and_rerank)
         return {"rerank": folder / "rerank.npz"}
 
@@ -306,15 +314,18 @@ def title_device(model) -> str:
     return str(next(model.parameters()).device)
 
 
-def fixed_sources(train, baselines) -> dict:
-    """The reranker's candidate sources besides MMCF (built once per run: kNN holds the training
-    matrix and its transpose); the rerank stage and recommend.py both serve the reranker with them."""
+def fixed_sources(train, baselines, rerank, skip: set[str] = frozenset()) -> dict:
+    """The reranker's candidate sources besides MMCF, as scorers, leaving out those in `skip` (their
+    lists come from the baselines stage). Built once per run: kNN holds the training matrix and its
+    transpose. The rerank stage and recommend.py both serve the reranker with them."""
     from baselines.models import ItemKNN, Popularity, TitlePopularity
-    from ensemble.candidates import ArtistKNN
+    from ensemble.ranker import own_sources
 
     pop = Popularity(train)
-    return {"item_knn": ItemKNN(train, pop, baselines), "artist_knn": ArtistKNN(train),
-            "title_popularity": TitlePopularity(train, pop, baselines), "popularity": pop}
+    make = {"item_knn": lambda: ItemKNN(train, pop, baselines),
+            "artist_knn": lambda: own_sources(train, rerank)["artist_knn"],
+            "title_popularity": lambda: TitlePopularity(train, pop, baselines), "popularity": lambda: pop}
+    return {name: build() for name, build in make.items() if name not in skip}
 
 
 def load_lists(path: Path, split: str) -> np.ndarray:

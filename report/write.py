@@ -57,3 +57,18 @@ def _dataset_table(manifest: dict) -> str:
     counts = manifest.get("counts", {})
     rows = [[k, f"{v:,}" if isinstance(v, int) else v] for k, v in counts.items() if not isinstance(v, (dict, list))]
     return simple_table(["quantity", "value"], rows) if rows else "(no counts recorded)"
+
+
+def attach_section(folder: Path, filename: str, heading: str, text: str, writer: str) -> Path:
+    """Write a bench's write-up beside a run's report.md and link it from there once, so figures
+    that a bench computes on a finished run (ablations, extra models) live with that run's report."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    main = folder / "report.md"
+    if main.exists() and f"]({filename})" not in main.read_text():
+        with open(main, "a") as fh:
+            fh.write(f"\n## {heading}\n\nSee [{filename}]({filename}) (written by {writer}).\n")
+    return path

@@ -1,7 +1,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend
+from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend, sample_rows
 from common.topk import batched_topk, topk_excluding
 from tests.psfake import make_set, make_vocab
 
@@ -52,3 +52,58 @@ def test_item_knn_recovers_cooccurring_tracks():
     assert set(ids[0, :2]) == {1, 2}
     assert ids[1, 0] == 4
     assert 0 not in ids[0] and 3 not in ids[1]
+
+
+def test_popularity_shortcut_equals_topk_over_scores():
+    rng = np.random.default_rng(3)
+    count = rng.permutation(12) + 1  # distinct counts: top-k over scores breaks ties at the cut arbitrarily
+    train = make_set([[t for t in range(12) if count[t] > p] for p in range(12)], VOCAB)
+    pop = Popularity(train)
+    ps = make_set([rng.choice(12, size=n, replace=False).tolist() for n in (0, 1, 3, 11, 12)], VOCAB)
+    for k in (1, 5, 12, 15):
+        fast_ids, fast_scores = pop.top(ps, k)
+        ids, scores = batched_topk(lambda rows: pop.score(ps, rows), ps.tracks, k, batch=2)
+        assert np.array_equal(fast_ids, ids)
+        assert np.array_equal(fast_scores[ids >= 0], scores[ids >= 0])
+        assert np.isneginf(fast_scores[ids < 0]).all()
+
+
+def test_batched_topk_shrinks_the_batch_to_the_cell_budget():
+    seen = []
+    scores = np.random.default_rng(0).random((10, 50)).astype(np.float32)
+
+    def score(rows):
+        seen.append(len(rows))
+        return scores[rows]
+
+    full = batched_topk(score, sp.csr_matrix((10, 50)), 5, batch=512)[0]
+    assert seen == [10]
+    seen.clear()
+    assert np.array_equal(batched_topk(score, sp.csr_matrix((10, 50)), 5, batch=512, cells=150)[0], full)
+    assert seen == [3, 3, 3, 1]
+
+
+def test_sample_rows_keeps_short_rows_and_caps_long_ones_without_bias():
+    rng = np.random.default_rng(1)
+    m = sp.random(30, 400, density=0.3, format="csr", random_state=2, dtype=np.float32)
+    m.data[:] = 1.0
+    assert sample_rows(m, 400, seed=0) is not None and (sample_rows(m, 400, seed=0) != m).nnz == 0
+    capped = sample_rows(m, 20, seed=0)
+    counts = np.diff(m.indptr)
+    assert np.array_equal(np.diff(capped.indptr), np.minimum(counts, 20))
+    assert (capped - capped.multiply(m > 0)).nnz == 0  # only entries of m
+    assert np.allclose(np.asarray(capped.sum(axis=1)).ravel(), counts)  # scaled to the row's total
+    assert np.array_equal(capped.indices, sample_rows(m, 20, seed=0).indices)  # seeded
+    v = rng.random(400).astype(np.float32)
+    estimates = np.mean([sample_rows(m, 20, seed=s) @ v for s in range(300)], axis=0)
+    assert np.allclose(estimates, m @ v, rtol=0.1)
+
+
+def test_item_knn_sample_bounds_the_playlists_read_per_seed():
+    train = make_set([[0, i % 5 + 1] for i in range(50)] + [[1, 2]], VOCAB)
+    pop = Popularity(train)
+    exact = ItemKNN(train, pop, BaselineConfig(knn_max_playlists=0))
+    sampled = ItemKNN(train, pop, BaselineConfig(knn_max_playlists=10))
+    assert np.diff(exact.xt.indptr)[0] == 50 and np.diff(sampled.xt.indptr)[0] == 10
+    ids, _ = recommend(sampled, make_set([[0]], VOCAB), k=5)
+    assert set(ids[0]) <= {1, 2, 3, 4, 5} | set(range(6, 12))

@@ -110,3 +110,19 @@ def test_artist_knn_uses_seed_artists_even_without_known_seed_tracks():
     ids = as_source("artist_knn", ArtistKNN(train), ps, 6).ids
     assert set(ids[0, :5].tolist()) == {4, 5, 6, 12, 13}  # everything from playlists sharing artist 1
     assert 0 not in ids[1] and 1 in ids[1, :4]
+
+
+def test_a_list_saved_deeper_gives_what_the_scorer_gives_at_the_depth_asked():
+    class Noise:  # distinct scores, so no tie sits at the cut
+        def __init__(self):
+            self.s = np.random.default_rng(5).random((6, 20)).astype(np.float32)
+
+        def score(self, ps, rows):
+            return self.s[rows]
+
+    ps = make_set([[0, 1], [], [2], [3, 4, 5], [6], [7]], VOCAB)
+    deep = as_source("n", Noise(), ps, 15)
+    cut = as_source("n", (deep.ids, deep.scores), ps, 8)
+    direct = as_source("n", Noise(), ps, 8)
+    assert cut.ids.shape == (6, 8)
+    assert np.array_equal(cut.ids, direct.ids) and np.array_equal(cut.scores, direct.scores)

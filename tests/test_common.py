@@ -87,3 +87,14 @@ def test_each_stage_records_its_own_peak_memory(tmp_path):
     big_peak = json.loads((tmp_path / "big" / "stage.json").read_text())["peak_rss_mb"]
     small_peak = json.loads((tmp_path / "small" / "stage.json").read_text())["peak_rss_mb"]
     assert big_peak > small_peak + 250  # the window was reset between the stages
+
+
+def test_attach_section_writes_beside_the_report_and_links_once(tmp_path):
+    from report.write import attach_section
+
+    (tmp_path / "report.md").write_text("# Run\n")
+    for text in ("first\n", "second\n"):
+        path = attach_section(tmp_path, "extra.md", "Extra models", text, "bench/x.py")
+    assert path.read_text() == "second\n"
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("](extra.md)") == 1 and "## Extra models" in report and "bench/x.py" in report

@@ -136,3 +136,23 @@ def test_features_do_not_see_withheld_tracks():
     other.n_holdouts = np.full(len(val), 77, dtype=np.int32)
     x_other = build_features(FeatureContext.build(tr, VOCAB), other, cands, srcs)[0]
     assert np.array_equal(x, x_other, equal_nan=True)
+
+
+def test_sampled_seed_side_estimates_the_cooccurrence_without_bias():
+    tr, val, rng = _data(4)
+    srcs = _sources(val, rng)
+    ctx_exact, cands, x, names = _features(tr, val, srcs)
+    j = names.index("cooc_mean")
+    runs = []
+    for seed in range(100):
+        ctx = FeatureContext.build(tr, VOCAB, max_playlists=5, seed=seed)
+        assert np.diff(ctx.xt_seed.indptr).max() == 5 and ctx.xt is not ctx.xt_seed
+        runs.append(build_features(ctx, val, cands, srcs)[0])
+    other = [n for n in names if not n.startswith(("cooc_", "artist_cooc_"))]
+    keep = [names.index(n) for n in other]
+    assert np.array_equal(runs[0][:, keep], x[:, keep], equal_nan=True)  # only co-occurrence is sampled
+    assert not np.allclose(runs[0][:, j], x[:, j], equal_nan=True)
+    warm = ~np.isnan(x[:, j])
+    mean = np.mean([r[warm, j] for r in runs], axis=0)
+    assert np.allclose(mean.mean(), x[warm, j].mean(), rtol=0.03)
+    assert np.corrcoef(mean, x[warm, j])[0, 1] > 0.95
