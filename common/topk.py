@@ -16,7 +16,7 @@ def topk_excluding(scores: np.ndarray, exclude: sp.csr_matrix, k: int) -> tuple[
     rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
     scores[rows, exclude.indices] = -np.inf
     k_eff = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < scores.shape[1] else \
+    part = _best_columns(scores, k_eff) if k_eff < scores.shape[1] else \
         np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)  # ties broken by column id for reproducibility
@@ -27,6 +27,24 @@ def topk_excluding(scores: np.ndarray, exclude: sp.csr_matrix, k: int) -> tuple[
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         vals = np.pad(vals, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
     return ids, vals
+
+
+def _best_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k best columns per row, unordered, with ties at the cut going to the lowest column ids.
+
+    argpartition alone picks arbitrary members of a tie that straddles the k-th place, so a list cut
+    at 500 and the first 500 of a list cut at 1,000 could differ; this keeps every list a prefix of
+    a deeper one (ties are common in count-based scores such as title popularity)."""
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
+    above = scores > kth[:, None]
+    at = scores == kth[:, None]
+    split = np.flatnonzero(above.sum(axis=1) + at.sum(axis=1) > k)  # rows whose tie straddles the cut
+    if len(split):
+        need = k - above[split].sum(axis=1)
+        take = above[split] | (at[split] & (np.cumsum(at[split], axis=1) <= need[:, None]))
+        part[split] = np.nonzero(take)[1].reshape(len(split), k)
+    return part
 
 
 DENSE_CELLS = 50_000_000  # score cells per dense block (200 MB of float32)

@@ -56,8 +56,7 @@ def test_item_knn_recovers_cooccurring_tracks():
 
 def test_popularity_shortcut_equals_topk_over_scores():
     rng = np.random.default_rng(3)
-    count = rng.permutation(12) + 1  # distinct counts: top-k over scores breaks ties at the cut arbitrarily
-    train = make_set([[t for t in range(12) if count[t] > p] for p in range(12)], VOCAB)
+    train = make_set([rng.choice(12, size=rng.integers(1, 6), replace=False).tolist() for _ in range(40)], VOCAB)
     pop = Popularity(train)
     ps = make_set([rng.choice(12, size=n, replace=False).tolist() for n in (0, 1, 3, 11, 12)], VOCAB)
     for k in (1, 5, 12, 15):
@@ -107,3 +106,16 @@ def test_item_knn_sample_bounds_the_playlists_read_per_seed():
     assert np.diff(exact.xt.indptr)[0] == 50 and np.diff(sampled.xt.indptr)[0] == 10
     ids, _ = recommend(sampled, make_set([[0]], VOCAB), k=5)
     assert set(ids[0]) <= {1, 2, 3, 4, 5} | set(range(6, 12))
+
+
+def test_topk_breaks_ties_at_the_cut_by_column_id_so_lists_are_prefixes():
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 4, size=(50, 300)).astype(np.float32)  # heavy ties
+    excl = sp.random(50, 300, density=0.05, format="csr", random_state=3)
+    deep = topk_excluding(scores, excl, 200)[0]
+    for k in (1, 17, 100, 199):
+        assert np.array_equal(topk_excluding(scores, excl, k)[0], deep[:, :k])
+    s = scores.copy()
+    s[excl.nonzero()] = -np.inf
+    order = np.lexsort((np.tile(np.arange(300), (50, 1)), -s), axis=1)  # best first, ties by id
+    assert np.array_equal(deep, order[:, :200])
