@@ -45,12 +45,13 @@ def sample_rows(m: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matrix:
     if cap <= 0 or counts.max(initial=0) <= cap:
         return m
     row = np.repeat(np.arange(m.shape[0], dtype=np.int32), counts)
-    long = np.flatnonzero(counts[row] > cap)  # only entries of rows over the cap need a draw
+    in_long = counts[row] > cap  # only entries of rows over the cap need a draw
+    long = np.flatnonzero(in_long)
     keys = np.random.default_rng(seed).random(len(long), dtype=np.float32)
     by_row = long[np.lexsort((keys, row[long]))]  # still grouped by row, random order within each
-    first = np.r_[0, np.cumsum(counts[counts > cap])][:-1]
-    rank = np.arange(len(long)) - np.repeat(first, counts[counts > cap])
-    keep = np.sort(np.concatenate([np.flatnonzero(counts[row] <= cap), by_row[rank < cap]]))
+    long_counts = counts[counts > cap]
+    rank = np.arange(len(long)) - np.repeat(np.cumsum(long_counts) - long_counts, long_counts)
+    keep = np.sort(np.concatenate([np.flatnonzero(~in_long), by_row[rank < cap]]))
     kept = np.minimum(counts, cap)
     scale = (counts / np.maximum(kept, 1)).astype(m.dtype)
     return sp.csr_matrix((m.data[keep] * scale[row[keep]], m.indices[keep], np.r_[0, np.cumsum(kept)]),

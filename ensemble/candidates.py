@@ -2,8 +2,9 @@
 
 A *source* is a model's ranked list per playlist: either precomputed `(ids [P, K], scores [P, K])`
 (-1 = empty slot) or a scorer with `.score(ps, rows) -> dense [B, T]` (baselines, MMCF, the title
-model), or with `.top(ps, k) -> (ids, scores)` where it has an exact shortcut (popularity). Candidates are the union of each source's top N, kept as flat (row, track) pairs sorted by
-row, so later stages never loop over playlists or candidates.
+model), or with `.top(ps, k) -> (ids, scores)` where it has an exact shortcut (popularity).
+Candidates are the union of each source's top N, kept as flat (row, track) pairs sorted by row, so
+later stages never loop over playlists or candidates.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from common.errors import PipelineError
 from baselines.models import sample_rows
+from common.errors import PipelineError
 from common.topk import batched_topk
 from preprocess.artifacts import PlaylistSet
 from preprocess.categories import CATEGORIES
-
 
 
 @dataclass

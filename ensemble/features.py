@@ -76,7 +76,8 @@ class FeatureContext:
         xat = sp.vstack([binary(train.artists).T, sp.csr_matrix((1, len(train)), dtype=np.float32)], format="csr")
         xt = binary(train.tracks).T.tocsr()
         return cls(vocab=vocab, xt=xt, xt_seed=sample_rows(xt, max_playlists, seed), pop=pop.counts.astype(np.float32),
-                   xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1), artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
+                   xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1),
+                   artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
                    title_n=title_n.astype(np.float32), artist_of=artist_of, album_of=album_of,
                    artist_pop=np.asarray(artist_of.T @ pop.counts, dtype=np.float32).ravel(),
                    album_pop=np.asarray(album_of.T @ pop.counts, dtype=np.float32).ravel())
@@ -146,7 +147,8 @@ def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sour
     seed_artists = ps.artists.tocsr()
     seed_artists.sort_indices()
     cand_artist = np.where(artist >= 0, artist, ctx.vocab.n_artists)  # the empty last row of xat
-    art = _cooc_features("artist_cooc", ctx.xat_seed, ctx.xat, ctx.artist_pl, seed_artists, cands, cand_artist, cooc_cells, progress)
+    art = _cooc_features("artist_cooc", ctx.xat_seed, ctx.xat, ctx.artist_pl, seed_artists, cands, cand_artist,
+                         cooc_cells, progress)
     cols.update({k: np.where(artist >= 0, v, np.nan) for k, v in art.items()})
 
     names = feature_names([s.name for s in sources])
@@ -179,8 +181,8 @@ def _source_features(src: SourceList, row: np.ndarray, track: np.ndarray, n_trac
     return {f"{src.name}_score": score, f"{src.name}_rank": rank, f"{src.name}_ratio": score / top[row]}
 
 
-def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.csr_matrix, cands: Candidates,
-                   items: np.ndarray, cells: int, progress: bool) -> dict[str, np.ndarray]:
+def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.csr_matrix,
+                   cands: Candidates, items: np.ndarray, cells: int, progress: bool) -> dict[str, np.ndarray]:
     """Co-occurrence of each pair's item (the candidate track, or its artist) with each seed item
     of its playlist through the training playlists (xt: item -> playlists), reduced to max / mean /
     min (raw counts and cosine-normalised), with the last seed (highest position) and the recent

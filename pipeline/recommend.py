@@ -80,14 +80,15 @@ class Recommender:
         train = art.playlists("train")
         pop = Popularity(train)
         cfg = _baseline_config(run)
-        scorers = {"popularity": _dense(pop), "title_popularity": _dense(TitlePopularity(train, pop, cfg)),
-                   "item_knn": _dense(ItemKNN(train, pop, cfg))}
+        baselines = {"popularity": pop, "title_popularity": TitlePopularity(train, pop, cfg),
+                     "item_knn": ItemKNN(train, pop, cfg)}
+        scorers = {name: _dense(model) for name, model in baselines.items()}
         final = "item_knn"
         if (run / "mmcf" / "models" / "config.json").exists():
             scorers |= _neural_scorers(run, art, device)
             final = "mmcf" if "mmcf" in scorers else "dae"
         if "mmcf" in scorers and (run / "rerank" / "model").is_dir():
-            scorers["rerank"] = _rerank_scorer(run, art, scorers, cfg)
+            scorers["rerank"] = _rerank_scorer(run, art, scorers, baselines)
             final = "rerank"
         return cls(art=art, scorers=scorers, final=final)
 
@@ -151,19 +152,20 @@ def _baseline_config(run: Path):
     return BaselineConfig(**saved) if saved else BaselineConfig()
 
 
-def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, cfg):
-    """The two-stage system for one playlist, with the sources the run's rerank stage used:
+def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, baselines: dict):
+    """The two-stage system for one playlist, with the sources the run's rerank stage used (the
+    baseline models already built for their own columns, plus the reranker's own sources):
     candidates from every list, reordered by the trained LightGBM model. Tracks outside its
     top 500 score -inf (the table lists at most those)."""
     from common.topk import topk_excluding
     from ensemble.features import FeatureContext
-    from ensemble.ranker import load_reranker, rerank_with
-    from pipeline.runner import LIST_DEPTH, fixed_sources
+    from ensemble.ranker import load_reranker, own_sources, rerank_with
+    from pipeline.runner import LIST_DEPTH
 
     train = art.playlists("train")
     model = load_reranker(run / "rerank" / "model")
     ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed)
-    fixed = fixed_sources(train, cfg, model.cfg)
+    fixed = baselines | own_sources(train, model.cfg)
 
     def rerank(ps):
         mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)

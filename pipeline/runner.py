@@ -317,7 +317,7 @@ def title_device(model) -> str:
 def fixed_sources(train, baselines, rerank, skip: set[str] = frozenset()) -> dict:
     """The reranker's candidate sources besides MMCF, as scorers, leaving out those in `skip` (their
     lists come from the baselines stage). Built once per run: kNN holds the training matrix and its
-    transpose. The rerank stage and recommend.py both serve the reranker with them."""
+    transpose."""
     from baselines.models import ItemKNN, Popularity, TitlePopularity
     from ensemble.ranker import own_sources
 
