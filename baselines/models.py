@@ -80,7 +80,7 @@ class Popularity:
         order = self.order()
         n_seeds = np.diff(ps.tracks.indptr)
         head = order[:min(len(order), k + int(n_seeds.max(initial=0)))]
-        is_seed = binary(ps.tracks)[:, head].toarray() > 0
+        is_seed = binary(ps.tracks.tocsr()[:, head]).toarray() > 0
         pick = np.argsort(is_seed, axis=1, kind="stable")[:, :k]
         ids = np.where(np.take_along_axis(is_seed, pick, axis=1), -1, head[pick]).astype(np.int32)
         scores = np.where(ids >= 0, self.prior[np.maximum(ids, 0)], -np.inf).astype(np.float32)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.models import sample_rows
+from baselines.models import binary, sample_rows
 from common.errors import PipelineError
 from common.topk import batched_topk
 from preprocess.artifacts import PlaylistSet
@@ -73,16 +73,17 @@ class ArtistKNN:
 
     def __init__(self, train: PlaylistSet, alpha: float = 0.5, beta: float = 0.3, max_playlists: int = 1000,
                  seed: int = 0):
-        self.x = _binary(train.tracks)
-        self.xa_t = sample_rows(_binary(train.artists).T.tocsr(), max_playlists, seed)
+        self.x = binary(train.tracks)
+        xa = binary(train.artists)
+        self.xa_t = sample_rows(xa.T.tocsr(), max_playlists, seed)
         pop = np.asarray(self.x.sum(axis=0)).ravel()
-        art_pop = np.asarray(_binary(train.artists).sum(axis=0)).ravel()
+        art_pop = np.asarray(xa.sum(axis=0)).ravel()
         self.seed_w = (np.maximum(art_pop, 1.0) ** -alpha).astype(np.float32)
         self.cand_w = (np.maximum(pop, 1.0) ** -beta).astype(np.float32)
         self.prior = (pop / max(pop.max(), 1.0)).astype(np.float32)
 
     def score(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:
-        seeds = _binary(ps.artists[rows])
+        seeds = binary(ps.artists[rows])
         seeds.data *= self.seed_w[seeds.indices]
         raw = np.asarray(((seeds @ self.xa_t) @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
         top = raw.max(axis=1, keepdims=True)
@@ -213,9 +214,3 @@ def _position_in_row(row: np.ndarray, n_rows: int) -> np.ndarray:
     """0-based index of each entry within its row (row must be sorted)."""
     starts = np.r_[0, np.cumsum(np.bincount(row, minlength=n_rows))[:-1]]
     return np.arange(len(row)) - starts[row]
-
-
-def _binary(m: sp.spmatrix) -> sp.csr_matrix:
-    out = m.tocsr(copy=True).astype(np.float32)
-    out.data[:] = 1.0
-    return out
