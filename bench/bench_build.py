@@ -52,12 +52,10 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
     val_set = set(val_rows.tolist())
 
     t_count, a_count, info, artist_name = Counter(), Counter(), {}, {}
-    for i, pl in enumerate(playlists):
+    for pl in playlists:  # the catalogue counts training and validation playlists alike
         for t in pl["tracks"]:
             info.setdefault(t["track_uri"], t)
             artist_name.setdefault(t["artist_uri"], t["artist_name"])
-        if i in val_set:
-            continue
         t_count.update({t["track_uri"] for t in pl["tracks"]})
         a_count.update(t["artist_uri"] for t in pl["tracks"])
     tracks = sorted((u for u, c in t_count.items() if c >= cfg.min_track_count), key=lambda u: (-t_count[u], u))

@@ -30,14 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="pipeline TOML; its [charcnn] section (defaults without it)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
+    ap.add_argument("--refit-from", metavar="DIR",
+                    help="a title model selected on validation: refit on every playlist for the updates it kept "
+                         "(--dae: the autoencoders refit the same way)")
     args = ap.parse_args(argv)
     cfg = load_title_config(args.config)
     art = load_artifacts(args.artifacts)
     with distributed.session(resolve_device(args.device)) as device:
         models = load_models(args.dae, device)
-        summary = train_title_model(art, models, args.out, cfg, device)
+        summary = train_title_model(art, models, args.out, cfg, device, args.refit_from)
         if not distributed.is_main():
             return 0
+    if args.refit_from:
+        log.info("title model refit: %d updates in %.1f s", summary["updates"], summary["train_seconds"])
+        return 0
     table = compare_on_val(art, models, args.out, cfg, device)
     write_json(f"{args.out}/val_metrics.json", table)
     print(f"{'category':<24} {'playlists':>9} {'DAE R-prec':>10} {'+title':>7} {'DAE NDCG':>9} {'+title':>7} "

@@ -16,6 +16,7 @@ selection agree everywhere.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -34,8 +35,8 @@ from charcnn.model import TitleModel
 from common import distributed
 from common.config import to_dict
 from common.errors import PipelineError
-from common.io import atomic_path, write_json
-from common.metrics import playlist_metrics, summarize
+from common.io import atomic_path, read_json, write_json
+from common.metrics import list_metrics, summarize
 from ensemble.mixing import DaeFn, mmcf_lists, usable_title
 from mmcf.predict import MMCFModels, check_vocab, predict, resolve_device
 from mmcf.train import item_frequency
@@ -46,18 +47,13 @@ log = logging.getLogger("charcnn")
 _CHUNK = 64  # rows per softplus block of the loss: keeps its temporaries small
 MODEL_FILE = "title_model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
 
 
-def popularity_order(vocab: Vocab) -> np.ndarray:
-    """Tracks by training playlist count, best first, ties by id: the filler of empty slots."""
-    return np.lexsort((np.arange(vocab.n_tracks), -vocab.track_count)).astype(np.int32)
-
-
-def list_metrics(ids: np.ndarray, ps: PlaylistSet, vocab: Vocab) -> dict[str, np.ndarray]:
-    """Per-playlist challenge metrics of top-500 vocabulary ids against the set's holdouts."""
-    rec_artist = np.where(ids >= 0, vocab.track_artist[np.maximum(ids, 0)], -1)
-    return playlist_metrics(ids, rec_artist, ps.holdout.tocsr(), ps.holdout_artists.tocsr(),
-                            n_truth=np.asarray(ps.n_holdouts))
+def popularity_order(train: PlaylistSet) -> np.ndarray:
+    """Catalogue tracks by training playlist count, best first, ties by id: the filler of empty slots."""
+    count = np.diff(train.tracks.tocsc().indptr)
+    return np.lexsort((np.arange(len(count)), -count)).astype(np.int32)
 
 
 def mixed_bce(z: torch.Tensor, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
@@ -172,11 +168,14 @@ class _Batches:
 
 
 def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
-                      device: str | torch.device = "auto") -> dict:
+                      device: str | torch.device = "auto", refit_from: str | Path | None = None) -> dict:
     """Train (or resume) the title model into out_dir/title_model.pt; returns a JSON-able summary.
 
     models: the frozen autoencoders (mmcf.predict.load_models); the `train_scheme` one is mixed
-    in during training, all of them serve the validation lists.
+    in during training, all of them serve the validation lists. The title model's outputs are
+    their dense vocabulary. refit_from: a title model folder selected on validation; then every
+    playlist (training + validation) trains it for the updates kept there, without validation
+    (pass the autoencoders refit the same way).
     """
     out_dir = Path(out_dir)
     dev = resolve_device(device)
@@ -185,22 +184,27 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     if cfg.train_scheme not in models.models:
         raise PipelineError(f"[charcnn].train_scheme {cfg.train_scheme!r}: no such autoencoder "
                             f"(have {', '.join(sorted(models.models)) or 'none'})")
-    train, val = art.playlists("train"), art.playlists("val")
+    if refit_from is None:
+        train, val = art.playlists("train"), art.playlists("val")
+        val = val.subset(_val_rows(val, cfg))
+    else:
+        train, val = art.playlists("all"), None
+        cfg = dataclasses.replace(cfg, updates=selected_updates(read_json(Path(refit_from) / HISTORY_FILE), cfg))
     rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
     if rows.size == 0:
         raise PipelineError(f"{art.folder / 'train.npz'}: no training playlist has a usable title")
-    val = val.subset(_val_rows(val, cfg))
-    n_out = vocab.n_tracks + vocab.n_artists
+    fill = popularity_order(train)
+    dense_train = models.dense.view(train)
+    n_out = models.dense.n_items
     dae = models.models[cfg.train_scheme].forward_sparse
-    key = _run_key(cfg, vocab, dae, train)
-    batches = _Batches(train, rows, cfg, models.cfg.track_weight, models.cfg.artist_weight)
+    key = _run_key(cfg, vocab, dae, dense_train)
+    batches = _Batches(dense_train, rows, cfg, models.cfg.track_weight, models.cfg.artist_weight)
     chars_all = torch.from_numpy(np.ascontiguousarray(train.title_chars))
-    fill = popularity_order(vocab)
 
     torch.manual_seed(cfg.seed)
     model = TitleModel(cfg, n_out)
     with torch.no_grad():  # start from popularity so the updates go to what the title adds
-        f = np.clip(item_frequency(train), 1e-6, 1 - 1e-6)
+        f = np.clip(item_frequency(dense_train), 1e-6, 1 - 1e-6)
         model.dense.bias.copy_(torch.from_numpy(np.log(f / (1 - f)).astype(np.float32)))
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: a third of foreach's time on CPU
@@ -208,9 +212,9 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     distributed.broadcast_params(model)
     encoder = distributed.wrap_ddp(model.encoder, dev)
     n_periods = math.ceil(cfg.updates / cfg.eval_every)
-    log.info("title model (%s, %d outputs) on %d titled training playlists, %d validation playlists "
-             "(categories %s), %d updates in %d periods on %s%s", cfg.arch, n_out, rows.size, len(val),
-             cfg.select_categories, cfg.updates, n_periods, dev,
+    log.info("title model (%s, %d outputs) on %d titled training playlists, %s, %d updates in %d periods on %s%s",
+             cfg.arch, n_out, rows.size, f"{len(val)} validation playlists (categories {cfg.select_categories})"
+             if val is not None else "refit without validation", cfg.updates, n_periods, dev,
              f", resumed after period {state['period']}" if state["period"] else "")
 
     while state["period"] < n_periods and not (cfg.patience and state["stale"] >= cfg.patience):
@@ -224,11 +228,13 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
                       disable=not distributed.is_main()):
             losses.append(_step(model, encoder, opt, dae, chars_all, b, cfg, dev))
         train_s = time.perf_counter() - start
-        score = _validate(model, val, vocab, models, fill, cfg, dev) if distributed.is_main() else None
-        score = distributed.broadcast_from_main(score)
-        improved = score > state["best"] or len(val) == 0  # nothing to select on: keep the latest
+        validated = val is not None and len(val) > 0
+        score = _validate(model, val, vocab, models, fill, cfg, dev) if validated and distributed.is_main() else None
+        score = distributed.broadcast_from_main(score) if validated else float("nan")
+        improved = not validated or score > state["best"]  # nothing to select on: keep the latest
         if improved:
-            state["best"], state["best_state"], state["stale"] = score, _cpu_state(model), 0
+            state["best"], state["best_state"], state["stale"] = (score if validated else state["best"],
+                                                                  _cpu_state(model), 0)
         else:
             state["stale"] += 1
         state["period"] = period + 1
@@ -249,12 +255,22 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
                         "state": final, "val_r_precision": state["best"]}, tmp)
     summary = {"arch": cfg.arch, "periods": state["period"], "updates": min(cfg.updates, state["period"] * cfg.eval_every),
                "best_val_r_precision": state["best"] if math.isfinite(state["best"]) else None,
-               "train_playlists": int(rows.size),
+               "train_playlists": int(rows.size), "refit": refit_from is not None,
                "train_seconds": float(sum(h["train_seconds"] for h in state["history"])),
                "history": state["history"]}
     if distributed.is_main():
-        write_json(out_dir / "history.json", summary)
+        write_json(out_dir / HISTORY_FILE, summary)
     return summary
+
+
+def selected_updates(history: dict, cfg: TitleConfig) -> int:
+    """Updates up to the best validation check of a selected run (the configured budget when
+    nothing was scored)."""
+    checks = [h for h in history.get("history", []) if h.get("val_r_precision") is not None
+              and math.isfinite(h["val_r_precision"])]
+    if not checks:
+        return cfg.updates
+    return max(checks, key=lambda h: (h["val_r_precision"], -h["updates"]))["updates"]
 
 
 def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",
@@ -326,7 +342,7 @@ def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFMod
         return 0.0
     model.eval()
     ids, _ = mmcf_lists(val, model, models, vocab, fill, batch=cfg.predict_batch, device=dev)
-    per = list_metrics(ids, val, vocab)
+    per = list_metrics(ids, val, vocab.track_artist)
     return float(np.nan_to_num(summarize(per, np.asarray(val.category))["r_precision"]))
 
 
@@ -339,13 +355,14 @@ def _val_rows(val: PlaylistSet, cfg: TitleConfig) -> np.ndarray:
 
 
 def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DaeFn, train: PlaylistSet) -> str:
-    """Identifies what a checkpoint was trained on: config, vocabulary and the frozen autoencoder
-    (through its output on a fixed probe), so a resume never mixes two different runs."""
+    """Identifies what a checkpoint was trained on: config, vocabulary, training set size and the
+    frozen autoencoder (through its output on a fixed probe), so a resume never mixes two runs."""
     probe = sp.hstack([train.tracks[:4], train.artists[:4]], format="csr").astype(np.float32)
     probe.data[:] = 1.0 / np.repeat(np.maximum(np.diff(probe.indptr), 1), np.diff(probe.indptr))
     with torch.no_grad():
         out = dae(probe).detach().cpu().numpy().astype(np.float32)
-    h = hashlib.sha256(repr(sorted(to_dict(cfg).items())).encode() + vocab.fingerprint.encode())
+    h = hashlib.sha256(repr(sorted(to_dict(cfg).items())).encode() + vocab.fingerprint.encode()
+                       + str(len(train)).encode())
     h.update(np.round(out, 5).tobytes())
     return h.hexdigest()[:16]
 
@@ -390,8 +407,9 @@ def compare_on_val(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg:
     val, vocab = art.playlists("val"), art.vocab
     title = load_title_model(out_dir, device, expect_fingerprint=vocab.fingerprint)
     dae_ids, _ = predict(models, val, vocab)
-    mixed_ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch,
+    mixed_ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(art.playlists("train")),
+                              batch=cfg.predict_batch,
                               device=device)
     cat = np.asarray(val.category)
-    return {"dae": summarize(list_metrics(dae_ids, val, vocab), cat),
-            "mmcf": summarize(list_metrics(mixed_ids, val, vocab), cat)}
+    return {"dae": summarize(list_metrics(dae_ids, val, vocab.track_artist), cat),
+            "mmcf": summarize(list_metrics(mixed_ids, val, vocab.track_artist), cat)}

@@ -52,6 +52,15 @@ def playlist_metrics(rec: np.ndarray, rec_artist: np.ndarray, truth: sp.csr_matr
     return {"r_precision": r_prec, "ndcg": ndcg, "clicks": clicks}
 
 
+def list_metrics(ids: np.ndarray, ps, track_artist: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-playlist metrics of track-id lists [P, K] (-1 = empty) against a playlist set's withheld
+    tracks (ps.holdout, ps.holdout_artists, ps.n_holdouts; `preprocess.artifacts.PlaylistSet`),
+    with track_artist mapping track ids to artist ids (-1 = none) for the artist credit."""
+    ids = np.asarray(ids)
+    artist = np.where(ids >= 0, track_artist[np.maximum(ids, 0)], -1)
+    return playlist_metrics(ids, artist, ps.holdout, ps.holdout_artists, ps.n_holdouts)
+
+
 def summarize(per_playlist: dict[str, np.ndarray], category: np.ndarray) -> dict:
     """Means overall and per category id (categories absent from `category` are left out)."""
     out = {m: float(np.nanmean(v)) if len(v) else float("nan") for m, v in per_playlist.items()}

@@ -26,7 +26,7 @@ RECENT_SEEDS = 5  # "recent" = the last seeds by position: the in-order categori
 PLAYLIST_FEATURES = ("n_seeds", "n_seeds_vocab", "n_unknown", "has_title", "category", "in_order", "num_tracks",
                      "n_withheld", "seed_artists", "seed_albums", "seed_artist_ratio", "seed_pop_mean", "title_n",
                      "n_candidates")
-TRACK_FEATURES = ("pop_log", "artist_pop_log", "album_pop_log", "duration_min", "pop_vs_seeds")
+TRACK_FEATURES = ("pop_log", "artist_pop_log", "album_pop_log", "duration_min", "pop_vs_seeds", "in_dense")
 PAIR_FEATURES = ("merge_rank", "n_sources", "title_count", "title_frac",
                  "artist_count", "artist_frac", "artist_recent", "artist_in_seeds", "album_count", "album_frac",
                  "album_recent", "same_artist_last", "same_album_last")
@@ -59,11 +59,15 @@ class FeatureContext:
     album_of: sp.csr_matrix  # float32 [T, B] one-hot track -> album
     artist_pop: np.ndarray  # float32 [A]
     album_pop: np.ndarray  # float32 [B]
+    in_dense: np.ndarray  # float32 [T] 1 inside the autoencoders' vocabulary, 0 outside, NaN without them
 
     @classmethod
-    def build(cls, train: PlaylistSet, vocab: Vocab, max_playlists: int = 1000, seed: int = 0) -> "FeatureContext":
+    def build(cls, train: PlaylistSet, vocab: Vocab, max_playlists: int = 1000, seed: int = 0,
+              dense_tracks: np.ndarray | None = None) -> "FeatureContext":
         """max_playlists: the seed side of the co-occurrence features reads at most this many playlists
-        per seed track or artist (0 = all), so their cost per seed stays flat as the dataset grows."""
+        per seed track or artist (0 = all), so their cost per seed stays flat as the dataset grows.
+        dense_tracks: catalogue ids of the autoencoders' (budgeted) vocabulary: their sources have no
+        score for the other tracks, and the ranker should know that is why."""
         pop = Popularity(train)
         titles = TitlePopularity(train, pop, BaselineConfig(title_min_playlists=1))
         _, title_n = np.unique(train.title, return_counts=True)
@@ -75,12 +79,16 @@ class FeatureContext:
         album_of = sp.csr_matrix((np.ones(n_t, np.float32), (np.arange(n_t), vocab.track_album)), shape=(n_t, n_albums))
         xat = sp.vstack([binary(train.artists).T, sp.csr_matrix((1, len(train)), dtype=np.float32)], format="csr")
         xt = binary(train.tracks).T.tocsr()
+        in_dense = np.full(n_t, np.nan, dtype=np.float32)
+        if dense_tracks is not None:
+            in_dense[:] = 0.0
+            in_dense[dense_tracks] = 1.0
         return cls(vocab=vocab, xt=xt, xt_seed=sample_rows(xt, max_playlists, seed), pop=pop.counts.astype(np.float32),
                    xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1),
                    artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
                    title_n=title_n.astype(np.float32), artist_of=artist_of, album_of=album_of,
                    artist_pop=np.asarray(artist_of.T @ pop.counts, dtype=np.float32).ravel(),
-                   album_pop=np.asarray(album_of.T @ pop.counts, dtype=np.float32).ravel())
+                   album_pop=np.asarray(album_of.T @ pop.counts, dtype=np.float32).ravel(), in_dense=in_dense)
 
 
 def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sources: list[SourceList],
@@ -125,6 +133,7 @@ def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sour
     cols["album_pop_log"] = np.log1p(ctx.album_pop[album])
     cols["duration_min"] = ctx.vocab.track_duration[track] / 60000.0
     cols["pop_vs_seeds"] = cols["pop_log"] - cols["seed_pop_mean"]
+    cols["in_dense"] = ctx.in_dense[track]
 
     cols["merge_rank"] = cands.merge_rank
     cols["n_sources"] = cands.n_sources

@@ -57,25 +57,33 @@ def scheme_names(ps: PlaylistSet, models: MMCFModels) -> np.ndarray:
 def mmcf_lists(ps: PlaylistSet, title_model: TitleFn | None, models: MMCFModels, vocab: Vocab,
                fill_order: np.ndarray, k: int = 500, batch: int = 256,
                device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """MMCF's top-k lists for a playlist set: the title model (None: left out) mixed with each
-    playlist's scheme autoencoder. See `recommend_mixed` for the outputs."""
+    """MMCF's top-k lists for a playlist set (catalogue columns): the title model (None: left out)
+    mixed with each playlist's scheme autoencoder over their dense vocabulary, mapped back to
+    catalogue ids; slots they leave empty are filled from fill_order (catalogue track ids, best
+    first; score 0.0 there: the mixture has no evidence for them). A playlist with no usable title
+    and no seed in the dense vocabulary gets fill_order alone.
+    Returns ids int32 [P, k] (-1 only when the catalogue runs out) and scores float32 [P, k]."""
     check_vocab(models, vocab)
-    x, c = encode_inputs(ps, np.arange(len(ps)), models.cfg)
+    view = models.dense.view(ps)
+    x, c = encode_inputs(view, np.arange(len(ps)), models.cfg)
     daes = {name: m.forward_sparse for name, m in models.models.items()}
-    return recommend_mixed(ps, title_model, daes, scheme_names(ps, models), x, c, fill_order,
-                           k=k, batch=batch, device=device)
+    ids, scores = recommend_mixed(view, title_model, daes, scheme_names(ps, models), x, c, k=k, batch=batch,
+                                  device=device)
+    ids = models.dense.catalogue_ids(ids)
+    filled = fill_from_order(ids, scores, ps.tracks, fill_order)
+    log.info("mixed lists: %d slots filled from popularity", filled)
+    return ids, scores
 
 
 def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[str, DaeFn], scheme: np.ndarray,
-                    x: sp.csr_matrix, c: np.ndarray, fill_order: np.ndarray, k: int = 500, batch: int = 256,
+                    x: sp.csr_matrix, c: np.ndarray, k: int = 500, batch: int = 256,
                     device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Top-k tracks per playlist of the mixed output, seeds removed, short lists filled.
+    """Top-k tracks per playlist of the mixed output (ps, x and the ids in the models' own columns),
+    seeds removed; -1 / -inf where the models have nothing.
 
     scheme: str [P], the autoencoder serving each playlist (a key of daes); x [P, T + A]: the
     autoencoders' inputs; c [P]: the weighted seed counts. title_model None gives the
-    autoencoder alone; a playlist with no usable title and c = 0 gets fill_order alone. fill_order: vocabulary track ids, best first, for slots the models leave
-    empty (score 0.0 there: the mixture has no evidence for them).
-    Returns ids int32 [P, k] (-1 only when the vocabulary runs out) and scores float32 [P, k].
+    autoencoder alone; a playlist with no usable title and c = 0 gets nothing.
     """
     n_tracks = ps.tracks.shape[1]
     u = usable_title(ps) if title_model is not None else np.zeros(len(ps), dtype=bool)
@@ -98,11 +106,9 @@ def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[
                 p[(w_t[rows] == 0) & (w_p[rows] == 0)] = -np.inf  # no model at all: popularity fill
                 ids[rows], scores[rows] = topk_excluding(p, ps.tracks[rows], k)
                 bar.update(len(rows))
-    filled = fill_from_order(ids, scores, ps.tracks, fill_order)
-    log.info("mixed lists for %d playlists (%d title only, %d autoencoder only, "
-             "%d popularity only, %d slots filled) in %.1f s", len(ps), int(((w_t > 0) & (w_p == 0)).sum()),
-             int(((w_t == 0) & (w_p > 0)).sum()),
-             int(((w_t == 0) & (w_p == 0)).sum()), filled, time.perf_counter() - start)
+    log.info("mixed lists for %d playlists (%d title only, %d autoencoder only, %d with neither) in %.1f s",
+             len(ps), int(((w_t > 0) & (w_p == 0)).sum()), int(((w_t == 0) & (w_p > 0)).sum()),
+             int(((w_t == 0) & (w_p == 0)).sum()), time.perf_counter() - start)
     return ids, scores
 
 

@@ -29,13 +29,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="train only this scheme (repeatable); default: all of the config's schemes")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
+    ap.add_argument("--refit-from", metavar="DIR",
+                    help="a run selected on validation: refit on every playlist (training + validation) for the "
+                         "updates it kept, without validation")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     artifacts = load_artifacts(args.artifacts)
     with distributed.session(resolve_device(args.device)) as device:
-        result = train_all(artifacts, args.out, cfg, device, args.scheme)
+        result = train_all(artifacts, args.out, cfg, device, args.scheme, args.refit_from)
         if not distributed.is_main():
             return 0
+    if "val" not in result:
+        log.info("refit in %.1f s: %s", result["train_seconds"], args.out)
+        return 0
     val = result["val"]
     print(f"{'category':<24} {'playlists':>9} {'R-prec':>7} {'NDCG':>7} {'clicks':>7}")
     for cid, m in val["per_category"].items():

@@ -77,6 +77,9 @@ class MMCFConfig:
     recent_seeds: int = 15  # ... the last `recent_seeds` keep track_weight ...
     early_weight: float = 0.15  # ... and the earlier ones weigh this much
     predict_batch: int = 500  # playlists per dense [B, tracks + artists] block at inference
+    # Training memory of the largest autoencoder (mmcf/dense.py): it sets the dense vocabulary, every
+    # item in >= c training playlists for the smallest c that fits. Time per update grows with it too.
+    dense_memory_mb: float = 400.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 
     def __post_init__(self) -> None:
@@ -86,7 +89,8 @@ class MMCFConfig:
                   "val_playlists": self.val_playlists > 0, "precision": self.precision in PRECISIONS,
                   "init": self.init in INITS, "init_row_norm": self.init_row_norm > 0, "threads": self.threads >= 0,
                   "long_seeds": self.long_seeds >= 0, "recent_seeds": self.recent_seeds >= 0,
-                  "predict_batch": self.predict_batch > 0, "schemes": len(self.schemes) > 0}
+                  "predict_batch": self.predict_batch > 0, "dense_memory_mb": self.dense_memory_mb > 0,
+                  "schemes": len(self.schemes) > 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise PipelineError(f"[mmcf]: out-of-range value(s) for {', '.join(bad)}")

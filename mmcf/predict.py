@@ -22,6 +22,7 @@ import torch
 from common.errors import PipelineError
 from common.io import read_json
 from mmcf.config import MMCFConfig, config_from_section
+from mmcf.dense import DenseVocab
 from mmcf.model import DAE, Bag
 from preprocess.artifacts import PlaylistSet, Vocab
 from preprocess.categories import BY_ID, CATEGORIES
@@ -35,9 +36,12 @@ _IN_ORDER = [c for c in CATEGORIES if not c.random]
 class MMCFModels:
     cfg: MMCFConfig
     models: dict[str, DAE]  # scheme name -> model (eval mode, on its device)
-    fingerprint: str  # vocabulary the models were trained on
-    n_tracks: int
-    n_train: int  # training playlists (turns vocab.track_count into frequencies)
+    fingerprint: str  # catalogue the models were trained on
+    dense: DenseVocab  # the models' own inputs and outputs: a budgeted part of the catalogue
+
+    @property
+    def n_tracks(self) -> int:
+        return self.dense.n_tracks
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -76,8 +80,7 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
         model = DAE(meta["n_items"], meta["n_tracks"], cfg.hidden, tied=blob["tied"])
         model.load_state_dict(blob["state"])
         models[name] = model.to(device).eval()
-    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], n_tracks=meta["n_tracks"],
-                      n_train=meta["n_train"])
+    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], dense=DenseVocab.load(out_dir))
 
 
 def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -155,41 +158,39 @@ def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, pr
 
 
 def predict(models: MMCFModels, ps: PlaylistSet, vocab: Vocab, k: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k tracks for every playlist of `ps`, each routed to the scheme serving its category.
+    """Top-k catalogue tracks for every playlist of `ps` (catalogue columns), each routed to the
+    scheme serving its category.
 
     Title-only playlists (no seeds) get popularity (see `recommend`); the title model serves them.
     """
     check_vocab(models, vocab)
-    prior = track_prior(models, vocab)
+    view = models.dense.view(ps)
     scheme_idx = route(ps, models.cfg)
     rec = np.full((len(ps), k), -1, dtype=np.int32)
     scores = np.zeros((len(ps), k), dtype=np.float32)
     for i, scheme in enumerate(models.cfg.schemes):
         rows = np.flatnonzero(scheme_idx == i)
         if len(rows):
-            rec[rows], scores[rows] = recommend(_model(models, scheme.name), ps, rows, models.cfg, prior, k)
-    return rec, scores
+            rec[rows], scores[rows] = recommend(_model(models, scheme.name), view, rows, models.cfg,
+                                                models.dense.track_prior, k)
+    return models.dense.catalogue_ids(rec), scores
 
 
 def dae_scores(models: MMCFModels, ps: PlaylistSet, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-    """Dense output probabilities [len(rows), tracks + artists] (on the models' device), each row from
-    its scheme's model, and c, the weighted seed count per row: the inputs of count-dependent mixing."""
-    rows = np.asarray(rows, dtype=np.int64)
-    scheme_idx = route(ps, models.cfg)[rows]
+    """Dense output probabilities [len(rows), dense tracks + artists] (on the models' device), each row
+    from its scheme's model, and c, the weighted seed count per row: the inputs of count-dependent
+    mixing. ps has catalogue columns."""
+    view = models.dense.view(ps.subset(np.asarray(rows, dtype=np.int64)))
+    scheme_idx = route(view, models.cfg)
     first = next(iter(models.models.values()))
-    out = torch.empty((len(rows), first.n_items), device=first.W.device)
-    c = np.zeros(len(rows), dtype=np.float32)
+    out = torch.empty((len(view), first.n_items), device=first.W.device)
+    c = np.zeros(len(view), dtype=np.float32)
     for i, scheme in enumerate(models.cfg.schemes):
         sel = np.flatnonzero(scheme_idx == i)
         if len(sel):
-            x, c[sel] = encode_inputs(ps, rows[sel], models.cfg)
+            x, c[sel] = encode_inputs(view, sel, models.cfg)
             out[torch.from_numpy(sel).to(out.device)] = _model(models, scheme.name).forward_sparse(x)
     return out, c
-
-
-def track_prior(models: MMCFModels, vocab: Vocab) -> np.ndarray:
-    """Fraction of the training playlists containing each track."""
-    return vocab.track_count / max(models.n_train, 1)
 
 
 def check_vocab(models: MMCFModels, vocab: Vocab) -> None:

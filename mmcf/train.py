@@ -15,6 +15,7 @@ their model selection, and hence the untied phase's starting weights, are the sa
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -28,9 +29,12 @@ import torch
 from tqdm import tqdm
 
 from common import distributed
-from common.io import atomic_path, write_json
-from common.metrics import playlist_metrics, summarize
+from common.errors import PipelineError
+from common.io import atomic_path, read_json, write_json
+from common.metrics import list_metrics, summarize
+from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
+from mmcf.dense import DenseVocab
 from mmcf.model import DAE, Bag, Target
 from mmcf.predict import CONFIG_FILE, load_models, model_path, predict, recommend, resolve_device
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
@@ -168,26 +172,31 @@ def val_rows(val: PlaylistSet, scheme: SchemeConfig, cfg: MMCFConfig) -> np.ndar
     return rows
 
 
-def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, vocab: Vocab, cfg: MMCFConfig, n_train: int
+def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig
              ) -> dict[str, float]:
-    """Mean R-precision and NDCG of the model's top 500 on validation playlists `rows`."""
-    rec, _ = recommend(model, val, rows, cfg, vocab.track_count / max(n_train, 1))
+    """Mean R-precision and NDCG of the model's top 500 on validation playlists `rows` (catalogue
+    columns), scored in the catalogue: withheld tracks outside the dense vocabulary count as misses."""
     sub = val.subset(rows)
-    m = playlist_metrics(rec, _artists_of(rec, vocab), sub.holdout, sub.holdout_artists, sub.n_holdouts)
+    rec, _ = recommend(model, dense.view(sub), np.arange(len(sub)), cfg, dense.track_prior)
+    m = list_metrics(dense.catalogue_ids(rec), sub, vocab.track_artist)
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
-def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_index: int, cfg: MMCFConfig,
-                 out_dir: Path, device: torch.device, directions: Callable[[], np.ndarray] | None = None) -> dict:
+def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab, vocab: Vocab, scheme_index: int,
+                 cfg: MMCFConfig, out_dir: Path, device: torch.device,
+                 directions: Callable[[], np.ndarray] | None = None) -> dict:
     """Train one scheme (tied, then untied where configured), resuming from its checkpoint if any,
     and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary.
 
+    train: the training playlists in the dense vocabulary's columns (dense.view); val: validation
+    playlists in catalogue columns, or None to keep the last weights (a refit on every playlist).
     directions: supplies `principal_directions(train, ...)` for cfg.init == "svd" (computed here when
     not given; train_all shares one computation between the schemes)."""
     scheme = cfg.schemes[scheme_index]
     final, ckpt_path = model_path(out_dir, scheme.name), Path(out_dir) / f"{scheme.name}.ckpt.pt"
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
-                            "fingerprint": vocab.fingerprint, "n_train": len(train)}, sort_keys=True)
+                            "fingerprint": vocab.fingerprint, "n_train": len(train), "dense_items": dense.n_items,
+                            "validated": val is not None}, sort_keys=True)
     if final.exists():
         blob = torch.load(final, map_location="cpu", weights_only=True)
         if blob.get("signature") == signature:
@@ -197,14 +206,14 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
     phases = [("tied", scheme.tied_updates, cfg.tied_lr)]
     if scheme.untied:
         phases.append(("untied", scheme.untied_updates, cfg.untied_lr))
-    rows = val_rows(val, scheme, cfg)
-    if len(rows) == 0:
+    rows = val_rows(val, scheme, cfg) if val is not None else np.zeros(0, dtype=np.int64)
+    if len(rows) == 0 and val is not None:
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
                     scheme.categories)
     st = _load_checkpoint(ckpt_path, signature)
     if directions is None:
         directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
-    n_items = vocab.n_tracks + vocab.n_artists
+    n_items, n_tracks = dense.n_items, dense.n_tracks
     log.info("%s: %d training playlists, %d validation playlists per check, %s, %s%s", scheme.name, len(train),
              len(rows), device, "bf16" if bf16 else "fp32",
              f", resuming {PHASES[st['phase']]} phase at update {st['update']}" if st["model"] is not None else "")
@@ -212,7 +221,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
     for pi, (phase, n_updates, lr) in enumerate(phases):
         if st["phase"] > pi:
             continue
-        model = _phase_model(st, pi, n_items, vocab.n_tracks, cfg, train, device, directions)
+        model = _phase_model(st, pi, n_items, n_tracks, cfg, train, device, directions)
         distributed.broadcast_params(model)
         opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
         if st["optimizer"] is not None:
@@ -243,7 +252,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
             st["update"] = u + 1
             bar.update(1)
             if st["update"] % cfg.eval_every == 0 or st["update"] == n_updates:
-                _check(model, st, phase, losses, val, rows, vocab, cfg, len(train), t0)
+                _check(model, st, phase, losses, val, rows, dense, vocab, cfg, t0)
                 bar.set_postfix(val_rprec=f"{st['history'][-1]['val_r_precision']:.4f}", best=f"{st['best']:.4f}")
                 losses = []
                 st["seconds"] = time.perf_counter() - t0
@@ -253,7 +262,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
         st.update(phase=pi + 1, update=0)
     best_state, best_tied = st["best_state"], st["best_tied"]
     if best_state is None:  # no update at all: the initial weights
-        best_model = _phase_model(st, 0, n_items, vocab.n_tracks, cfg, train, device, directions)
+        best_model = _phase_model(st, 0, n_items, n_tracks, cfg, train, device, directions)
         best_state, best_tied = _cpu_state(best_model), True
     summary = {"scheme": scheme.name, "categories": scheme.categories,
                "best_val_r_precision": st["best"] if np.isfinite(st["best"]) else None,
@@ -270,57 +279,100 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet, vocab: Vocab, scheme_inde
 
 
 def train_all(artifacts: Artifacts, out_dir: str | Path, cfg: MMCFConfig, device: str | torch.device = "auto",
-              schemes: list[str] | None = None) -> dict:
-    """Train every scheme (or those named), then score the validation playlists they serve.
+              schemes: list[str] | None = None, refit_from: str | Path | None = None) -> dict:
+    """Train every scheme (or those named) on the training playlists with model selection on the
+    validation playlists, then score the validation playlists they serve.
 
-    Returns (and writes to `<out>/summary.json`) per-scheme training summaries and the validation
-    metrics overall and per category. Under torchrun every rank trains its shard of each batch;
-    rank 0 alone writes and validates, and the other ranks return the training summaries only.
+    refit_from: the folder of such a run. Then every playlist (training + validation: the final
+    models lose nothing) trains each scheme for the updates that selection kept there (`refit_config`),
+    without validation. Returns (and writes to `<out>/summary.json`) per-scheme training summaries,
+    the dense vocabulary and, when validated, the metrics overall and per category. Under torchrun
+    every rank trains its shard of each batch; rank 0 alone writes and validates.
     """
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train_all(artifacts, Path(out_dir), cfg, resolve_device(device), schemes)
+        return _train_all(artifacts, Path(out_dir), cfg, resolve_device(device), schemes, refit_from)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: torch.device,
-               schemes: list[str] | None) -> dict:
+               schemes: list[str] | None, refit_from: str | Path | None) -> dict:
     names = schemes or [s.name for s in cfg.schemes]
     for name in names:
         cfg.scheme(name)
-    train, val, vocab = artifacts.playlists("train"), artifacts.playlists("val"), artifacts.vocab
+    vocab = artifacts.vocab
+    if refit_from is None:
+        train, val = artifacts.playlists("train"), artifacts.playlists("val")
+    else:
+        train, val = artifacts.playlists("all"), None
+        cfg = refit_config(cfg, read_json(Path(refit_from) / SUMMARY_FILE), Path(refit_from) / SUMMARY_FILE)
+    dense = dense_vocab.choose(train, cfg.dense_memory_mb, dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size))
+    info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
+            "catalogue_tracks": vocab.n_tracks, "catalogue_artists": vocab.n_artists,
+            "training_mb": round(dense.n_items * dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size) / 2**20)}
+    if val is not None:
+        info["val_holdout_coverage"] = dense_vocab.coverage(dense, val)
+    log.info("dense vocabulary: %s", info)
     if distributed.is_main():
+        dense.save(out_dir)
         write_json(out_dir / CONFIG_FILE, {"config": cfg.to_dict(), "fingerprint": vocab.fingerprint,
-                                           "n_tracks": vocab.n_tracks, "n_items": vocab.n_tracks + vocab.n_artists,
+                                           "n_tracks": dense.n_tracks, "n_items": dense.n_items,
                                            "n_train": len(train)})
     t0 = time.perf_counter()
-    result: dict = {"schemes": {}}
+    result: dict = {"schemes": {}, "dense": info, "refit": refit_from is not None}
+    train = dense.view(train)
     directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
     for name in names:
         index = [s.name for s in cfg.schemes].index(name)
-        result["schemes"][name] = train_scheme(train, val, vocab, index, cfg, out_dir, device, directions)
+        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions)
     result["train_seconds"] = round(time.perf_counter() - t0, 2)
-    if not distributed.is_main():
-        return result
-    models = load_models(out_dir, device, names)
-    served = [c for n in names for c in cfg.scheme(n).categories]
-    rows = np.flatnonzero(np.isin(val.category, served))
-    sub = val.subset(rows)
-    t1 = time.perf_counter()
-    rec, _ = predict(models, sub, vocab)
-    result["predict_seconds"] = round(time.perf_counter() - t1, 2)
-    result["predict_playlists"] = len(rows)
-    m = playlist_metrics(rec, _artists_of(rec, vocab), sub.holdout, sub.holdout_artists, sub.n_holdouts)
-    result["val"] = summarize(m, sub.category)
-    write_json(out_dir / SUMMARY_FILE, result)
+    if distributed.is_main() and val is not None:
+        result |= _validate(out_dir, device, names, cfg, val, vocab)
+    if distributed.is_main():
+        write_json(out_dir / SUMMARY_FILE, result)
     return result
 
 
-def _artists_of(rec: np.ndarray, vocab: Vocab) -> np.ndarray:
-    return np.where(rec >= 0, vocab.track_artist[np.maximum(rec, 0)], -1)
+def _validate(out_dir: Path, device: torch.device, names: list[str], cfg: MMCFConfig, val: PlaylistSet,
+              vocab: Vocab) -> dict:
+    """Metrics of the selected models on the validation playlists their schemes serve."""
+    models = load_models(out_dir, device, names)
+    served = [c for n in names for c in cfg.scheme(n).categories]
+    sub = val.subset(np.flatnonzero(np.isin(val.category, served)))
+    t1 = time.perf_counter()
+    rec, _ = predict(models, sub, vocab)
+    m = list_metrics(rec, sub, vocab.track_artist)
+    return {"predict_seconds": round(time.perf_counter() - t1, 2), "predict_playlists": len(sub),
+            "val": summarize(m, sub.category)}
+
+
+def refit_config(cfg: MMCFConfig, summary: dict, where: Path) -> MMCFConfig:
+    """cfg with each scheme's update budgets replaced by what model selection kept in `summary`:
+    the tied updates up to the best tied check, and the untied updates up to the best untied check
+    when an untied model won (that phase started from the best tied weights)."""
+    schemes = []
+    for s in cfg.schemes:
+        if s.name not in summary.get("schemes", {}):
+            raise PipelineError(f"{where}: no scheme {s.name!r} to refit from; train it first")
+        tied, untied = selected_updates(summary["schemes"][s.name], s)
+        schemes.append(dataclasses.replace(s, tied_updates=tied, untied_updates=untied, untied=untied > 0))
+    return dataclasses.replace(cfg, schemes=schemes)
+
+
+def selected_updates(scheme_summary: dict, scheme: SchemeConfig) -> tuple[int, int]:
+    """(tied, untied) updates of the selected model; the configured budgets when nothing was scored."""
+    def best(phase: str) -> int:
+        checks = [h for h in scheme_summary["history"] if h["phase"] == phase and h["val_r_precision"] is not None
+                  and np.isfinite(h["val_r_precision"])]
+        return max(checks, key=lambda h: (h["val_r_precision"], -h["update"]))["update"] if checks else -1
+
+    tied = best("tied")
+    if tied < 0:
+        return scheme.tied_updates, scheme.untied_updates if scheme.untied else 0
+    return tied, best("untied") if scheme_summary["best_phase"] == "untied" else 0
 
 
 def _training_settings(cfg: MMCFConfig) -> dict:
@@ -350,13 +402,13 @@ def _phase_model(st: dict, phase: int, n_items: int, n_tracks: int, cfg: MMCFCon
     return model.to(device).untied_copy()
 
 
-def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistSet, rows: np.ndarray,
-           vocab: Vocab, cfg: MMCFConfig, n_train: int, t0: float) -> None:
+def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistSet | None, rows: np.ndarray,
+           dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig, t0: float) -> None:
     """Model selection: keep the weights only if validation R-precision improved (rank 0 scores,
-    every rank decides on its score)."""
+    every rank decides on its score); without validation playlists the latest weights are kept."""
     metrics = {"r_precision": float("nan"), "ndcg": float("nan")}
     if len(rows) and distributed.is_main():
-        metrics = evaluate(model, val, rows, vocab, cfg, n_train)
+        metrics = evaluate(model, val, rows, dense, vocab, cfg)
     metrics = distributed.broadcast_from_main(metrics)
     r = metrics["r_precision"]
     improved = np.isnan(r) or r > st["best"]

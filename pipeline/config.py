@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baselines.als import ALSConfig
 from baselines.models import BaselineConfig
 from charcnn.config import TitleConfig
 from common.config import from_dict, load_toml
@@ -14,7 +15,7 @@ from preprocess.build import BuildConfig
 
 # stage -> the lists it adds (run.final picks one of them for the submission)
 MODEL_STAGES = {
-    "baselines": ("popularity", "title_popularity", "item_knn"),
+    "baselines": ("popularity", "title_popularity", "item_knn", "als"),
     "mmcf": ("dae",),
     "charcnn": ("mmcf",),
     "rerank": ("rerank",),
@@ -27,9 +28,12 @@ class RunConfig:
     email: str = "mmcf-open@example.com"
     seed: int = 0
     synthetic_playlists: int = 20000  # size of the embedded synthetic MPD
-    test_per_category: int = 100  # local challenge playlists per category (embedded default only)
+    synthetic_profile: str = "mpd"  # its generator setting (preprocess.synthetic.PROFILES)
+    test_per_category: int = 100  # local challenge playlists per category (embedded default only) ...
+    test_title_only: int = 1000  # ... except title-only: with 100, one standard error is ~0.008
     stages: list[str] = field(default_factory=lambda: list(MODEL_STAGES))
     final: str = "item_knn"  # the model whose lists become the submission
+    refit: bool = True  # once validation has chosen their settings, every playlist trains the final models
 
 
 @dataclass
@@ -38,6 +42,7 @@ class PipelineConfig:
     run: RunConfig
     preprocess: BuildConfig
     baselines: BaselineConfig
+    als: ALSConfig
     mmcf: MMCFConfig
     charcnn: TitleConfig
     rerank: RerankConfig
@@ -46,7 +51,7 @@ class PipelineConfig:
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
     raw = load_toml(path)
-    known = {"run", "preprocess", "baselines", "mmcf", "charcnn", "rerank"}
+    known = {"run", "preprocess", "baselines", "als", "mmcf", "charcnn", "rerank"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise PipelineError(f"{path}: unknown section(s) {', '.join(unknown)}")
@@ -64,6 +69,7 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         path=path, run=run,
         preprocess=from_dict(BuildConfig, raw.get("preprocess"), f"{path} [preprocess]"),
         baselines=from_dict(BaselineConfig, raw.get("baselines"), f"{path} [baselines]"),
+        als=from_dict(ALSConfig, raw.get("als"), f"{path} [als]"),
         mmcf=config_from_section(raw.get("mmcf"), f"{path} [mmcf]"),
         charcnn=from_dict(TitleConfig, raw.get("charcnn"), f"{path} [charcnn]"),
         rerank=rerank_config(raw.get("rerank"), f"{path} [rerank]"),

@@ -71,24 +71,29 @@ class Recommender:
 
     @classmethod
     def load(cls, run: Path, device: str = "cpu") -> "Recommender":
-        from baselines.models import ItemKNN, Popularity, TitlePopularity
+        from baselines.als import ALS, ALSConfig
+        from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
 
         run = Path(run)
         if not (run / "artifacts" / "manifest.json").exists():
             raise PipelineError(f"{run}: not a finished run folder (no artifacts/manifest.json)")
         art = load_artifacts(run / "artifacts")
-        train = art.playlists("train")
+        record = _baselines_record(run)
+        train = art.playlists("all" if record.get("refit", False) else "train")  # what served the challenge
         pop = Popularity(train)
-        cfg = _baseline_config(run)
+        cfg = BaselineConfig(**record["config"]) if record.get("config") else BaselineConfig()
         baselines = {"popularity": pop, "title_popularity": TitlePopularity(train, pop, cfg),
                      "item_knn": ItemKNN(train, pop, cfg)}
+        if (run / "baselines" / "als_challenge.npz").exists():
+            baselines["als"] = ALS.load(run / "baselines" / "als_challenge.npz", ALSConfig(**record["als_config"]))
         scorers = {name: _dense(model) for name, model in baselines.items()}
         final = "item_knn"
-        if (run / "mmcf" / "models" / "config.json").exists():
-            scorers |= _neural_scorers(run, art, device)
+        neural = _neural_dirs(run)
+        if neural:
+            scorers |= _neural_scorers(art, *neural, device)
             final = "mmcf" if "mmcf" in scorers else "dae"
         if "mmcf" in scorers and (run / "rerank" / "model").is_dir():
-            scorers["rerank"] = _rerank_scorer(run, art, scorers, baselines)
+            scorers["rerank"] = _rerank_scorer(run, art, train, scorers, baselines, neural[0])
             final = "rerank"
         return cls(art=art, scorers=scorers, final=final)
 
@@ -111,27 +116,42 @@ def _dense(model):
     return lambda ps: np.asarray(model.score(ps, np.array([0])))[0]
 
 
-def _neural_scorers(run: Path, art: Artifacts, device: str) -> dict:
+def _neural_dirs(run: Path) -> tuple[Path, Path | None] | None:
+    """The autoencoders' and title model's folders that served the challenge (refit when the run refit)."""
+    for dae, title in (("refit", "refit"), ("models", "model")):
+        if (run / "mmcf" / dae / "config.json").exists():
+            title_dir = run / "charcnn" / title
+            return run / "mmcf" / dae, title_dir if (title_dir / "title_model.pt").exists() else None
+    return None
+
+
+def _neural_scorers(art: Artifacts, dae_dir: Path, title_dir: Path | None, device: str) -> dict:
     import torch
 
     from ensemble.mixing import mixing_weights, usable_title
     from mmcf.predict import dae_scores, load_models
 
-    models = load_models(run / "mmcf" / "models", device)
-    n_t = art.vocab.n_tracks
+    models = load_models(dae_dir, device)
+    dense = models.dense
+
+    def catalogue(dense_scores: np.ndarray) -> np.ndarray:
+        """Dense track scores scattered over the catalogue (0 outside the dense vocabulary)."""
+        out = np.zeros(art.vocab.n_tracks, dtype=np.float32)
+        out[dense.tracks] = dense_scores[:dense.n_tracks]
+        return out
 
     def dae(ps):
-        return dae_scores(models, ps, np.array([0]))[0][0, :n_t].cpu().numpy()
+        return catalogue(dae_scores(models, ps, np.array([0]))[0][0].cpu().numpy())
 
     out = {"dae": dae}
-    if (run / "charcnn" / "model" / "title_model.pt").exists():
+    if title_dir is not None:
         from charcnn.train import load_title_model
 
-        title = load_title_model(run / "charcnn" / "model", device, art.vocab.fingerprint)
+        title = load_title_model(title_dir, device, art.vocab.fingerprint)
 
         def title_only(ps):
             with torch.no_grad():
-                return title.probs(torch.from_numpy(ps.title_chars))[0, :n_t].cpu().numpy()
+                return catalogue(title.probs(torch.from_numpy(ps.title_chars))[0].cpu().numpy())
 
         def mixed(ps):
             _, c = dae_scores(models, ps, np.array([0]))
@@ -142,29 +162,28 @@ def _neural_scorers(run: Path, art: Artifacts, device: str) -> dict:
     return out
 
 
-def _baseline_config(run: Path):
-    """The settings the run's baselines stage used (its stage record), defaults for older runs."""
-    from baselines.models import BaselineConfig
+def _baselines_record(run: Path) -> dict:
+    """What the run's baselines stage recorded (its settings, whether it refit); {} for older runs."""
     from common.io import read_json
 
     record = run / "baselines" / "stage.json"
-    saved = read_json(record).get("result", {}).get("config") if record.exists() else None
-    return BaselineConfig(**saved) if saved else BaselineConfig()
+    return read_json(record).get("result", {}) if record.exists() else {}
 
 
-def _rerank_scorer(run: Path, art: Artifacts, scorers: dict, baselines: dict):
-    """The two-stage system for one playlist, with the sources the run's rerank stage used (the
-    baseline models already built for their own columns, plus the reranker's own sources):
-    candidates from every list, reordered by the trained LightGBM model. Tracks outside its
-    top 500 score -inf (the table lists at most those)."""
+def _rerank_scorer(run: Path, art: Artifacts, train: PlaylistSet, scorers: dict, baselines: dict, dae_dir: Path):
+    """The two-stage system for one playlist, with the sources the run's rerank stage used for the
+    challenge (the baseline models already built for their own columns, plus the reranker's own
+    sources): candidates from every list, reordered by the trained LightGBM model. Tracks outside
+    its top 500 score -inf (the table lists at most those)."""
     from common.topk import topk_excluding
     from ensemble.features import FeatureContext
     from ensemble.ranker import load_reranker, own_sources, rerank_with
+    from mmcf.dense import DenseVocab
     from pipeline.runner import LIST_DEPTH
 
-    train = art.playlists("train")
     model = load_reranker(run / "rerank" / "model")
-    ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed)
+    ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed,
+                               dense_tracks=DenseVocab.load(dae_dir).tracks)
     fixed = baselines | own_sources(train, model.cfg)
 
     def rerank(ps):

@@ -13,12 +13,12 @@ from common.errors import PipelineError
 from common.config import to_dict
 from common.io import load_npz, read_json, save_npz
 from common.stages import run_stage, stage_key
-from pipeline.config import PipelineConfig
+from pipeline.config import MODEL_STAGES, PipelineConfig
 from preprocess.artifacts import Artifacts, load_artifacts
 
 log = logging.getLogger("run")
 LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them (metrics read the top 500)
-SOURCES = ("item_knn", "artist_knn", "title_popularity", "popularity", "mmcf")  # the reranker's, in feature order
+SOURCES = ("item_knn", "artist_knn", "als", "title_popularity", "popularity", "mmcf")  # the reranker's, in feature order
 
 
 class Runner:
@@ -70,16 +70,18 @@ class Runner:
     def data(self) -> tuple[Path, Path, Path]:
         """The embedded default: synthetic MPD plus a local challenge set held out of it."""
         from preprocess.challenge import make_challenge
-        from preprocess.synthetic import write_mpd
+        from preprocess.synthetic import synth_config, write_mpd
 
         run = self.cfg.run
         folder = self.out / "data"
 
         def make() -> dict:
-            write_mpd(folder / "mpd", run.synthetic_playlists, run.seed)
-            return make_challenge(folder / "mpd", folder / "local", run.test_per_category, run.seed)
+            write_mpd(folder / "mpd", run.synthetic_playlists, run.seed, config=synth_config(run.synthetic_profile))
+            return make_challenge(folder / "mpd", folder / "local", run.test_per_category, run.seed,
+                                  title_only=run.test_title_only)
 
-        self._stage("data", (run.synthetic_playlists, run.test_per_category, run.seed), make)
+        self._stage("data", (run.synthetic_playlists, run.synthetic_profile, run.test_per_category,
+                             run.test_title_only, run.seed), make)
         local = folder / "local"
         return local / "train", local / "challenge_set.json", local / "truth.json"
 
@@ -94,31 +96,49 @@ class Runner:
         return load_artifacts(folder)
 
     # ---- models -----------------------------------------------------------------------
+    # Every model is fit twice: on the training playlists, selected on the validation playlists, for
+    # the validation lists (the reranker learns from those: their answers were never seen); then,
+    # with the settings selection kept, on every playlist (training + validation) for the challenge
+    # lists. `[run] refit = false` serves the challenge from the first fit.
+    def fit_sets(self, art: Artifacts) -> dict:
+        """split -> the playlists that train the models serving that split."""
+        train = art.playlists("train")
+        return {"val": train, "challenge": art.playlists("all") if self.cfg.run.refit else train}
+
     def baselines(self, art: Artifacts) -> dict[str, Path]:
+        """Popularity, title popularity, item kNN and ALS over the whole catalogue."""
+        from baselines.als import ALS, select_factors
         from baselines.models import ItemKNN, Popularity, TitlePopularity, recommend
 
         folder = self.out / "baselines"
-        names = ("popularity", "title_popularity", "item_knn")
+        cfg, als_cfg = self.cfg.baselines, self.cfg.als
 
         def fit_and_predict() -> dict:
-            train = art.playlists("train")
-            pop = Popularity(train)
-            cfg = self.cfg.baselines
-            models = [pop, TitlePopularity(train, pop, cfg), ItemKNN(train, pop, cfg)]
-            splits = {s: art.playlists(s) for s in ("val", "challenge")}
-            for m in models:
-                lists = {}
-                for split, ps in splits.items():
+            fits, lists = self.fit_sets(art), {}
+            result = {"config": to_dict(cfg), "als_config": to_dict(als_cfg), "refit": self.cfg.run.refit}
+            for split, train in fits.items():
+                ps = art.playlists(split)
+                pop = Popularity(train)
+                if split == "val":
+                    als, result["als_selection"] = select_factors(train, ps, art.vocab.track_artist, als_cfg, cfg.batch)
+                    factors = als.factors
+                elif fits["challenge"] is not fits["val"]:
+                    als = ALS.fit(train, factors, als_cfg)
+                als.save(folder / f"als_{split}.npz")
+                for m in (pop, TitlePopularity(train, pop, cfg), ItemKNN(train, pop, cfg), als):
                     start = time.perf_counter()
                     ids, scores = recommend(m, ps, k=LIST_DEPTH, batch=cfg.batch)
-                    lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
-                    log.info("%s: %d %s playlists in %.1f s", m.name, len(ps), split, time.perf_counter() - start)
-                save_npz(folder / f"{m.name}.npz", **lists)
-            return {"config": to_dict(cfg)}  # recommend.py serves with the same settings
+                    lists.setdefault(m.name, {}).update({f"{split}_ids": ids, f"{split}_scores": scores})
+                    log.info("%s: %d %s playlists in %.1f s (fit on %d playlists)", m.name, len(ps), split,
+                             time.perf_counter() - start, len(train))
+            for name, arrays in lists.items():
+                save_npz(folder / f"{name}.npz", **arrays)
+            result["als_factors"] = factors
+            return result  # recommend.py serves with the same settings
 
-        self._stage("baselines", (self.keys["artifacts"], self.cfg.sections.get("baselines")), fit_and_predict)
-        return {n: folder / f"{n}.npz" for n in names}
-
+        self._stage("baselines", (self.keys["artifacts"], self.cfg.run.refit, self.cfg.sections.get("baselines"),
+                                  self.cfg.sections.get("als")), fit_and_predict)
+        return {n: folder / f"{n}.npz" for n in MODEL_STAGES["baselines"]}
 
     def mmcf(self, art: Artifacts) -> dict[str, Path]:
         """The four denoising autoencoders; 'dae' lists route each playlist to its scheme."""
@@ -129,16 +149,27 @@ class Runner:
 
         def train_and_predict() -> dict:
             summary = train_all(art, folder / "models", self.cfg.mmcf, device=self.device)
-            models = load_models(folder / "models", self.device)
+            seconds = summary["train_seconds"]
+            if self.cfg.run.refit:
+                seconds += train_all(art, folder / "refit", self.cfg.mmcf, device=self.device,
+                                     refit_from=folder / "models")["train_seconds"]
             lists = {}
             for split in ("val", "challenge"):
-                ids, scores = predict(models, art.playlists(split), art.vocab)
+                models = load_models(self.models_dir("mmcf", split), self.device)
+                ids, scores = predict(models, art.playlists(split), art.vocab, k=LIST_DEPTH)
                 lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
             save_npz(folder / "dae.npz", **lists)
-            return {"train_seconds": summary["train_seconds"]}
+            return {"train_seconds": seconds, "dense": summary["dense"]}
 
-        self._stage("mmcf", (self.keys["artifacts"], self.cfg.sections.get("mmcf")), train_and_predict)
+        self._stage("mmcf", (self.keys["artifacts"], self.cfg.run.refit, self.cfg.sections.get("mmcf")),
+                    train_and_predict)
         return {"dae": folder / "dae.npz"}
+
+    def models_dir(self, stage: str, split: str) -> Path:
+        """Where a neural stage keeps the models serving `split`: selected on validation ('val'),
+        or refit on every playlist ('challenge', unless refit is off)."""
+        name = {"mmcf": ("models", "refit"), "charcnn": ("model", "refit")}[stage]
+        return self.out / stage / name[int(split == "challenge" and self.cfg.run.refit)]
 
     def charcnn(self, art: Artifacts) -> dict[str, Path]:
         """The title model trained against the frozen autoencoders, then MMCF's count-dependent mix."""
@@ -150,24 +181,27 @@ class Runner:
         folder = self.out / "charcnn"
 
         def train_and_mix() -> dict:
-            models = load_models(self.out / "mmcf" / "models", self.device)
-            summary = train_title_model(art, models, folder / "model", self.cfg.charcnn, device=self.device)
-            title = load_title_model(folder / "model", self.device, art.vocab.fingerprint)
-            fill = Popularity(art.playlists("train")).order()
-            lists = {}
-            for split in ("val", "challenge"):
-                ids, scores = mmcf_lists(art.playlists(split), title, models, art.vocab, fill, k=LIST_DEPTH,
-                                         batch=self.cfg.charcnn.predict_batch, device=title_device(title))
+            seconds, lists = 0.0, {}
+            for split, train in self.fit_sets(art).items():
+                models = load_models(self.models_dir("mmcf", split), self.device)
+                out = self.models_dir("charcnn", split)
+                refit_from = folder / "model" if out != folder / "model" else None
+                seconds += train_title_model(art, models, out, self.cfg.charcnn, device=self.device,
+                                             refit_from=refit_from).get("train_seconds", 0.0)
+                title = load_title_model(out, self.device, art.vocab.fingerprint)
+                ids, scores = mmcf_lists(art.playlists(split), title, models, art.vocab, Popularity(train).order(),
+                                         k=LIST_DEPTH, batch=self.cfg.charcnn.predict_batch, device=title_device(title))
                 lists |= {f"{split}_ids": ids, f"{split}_scores": scores}
             save_npz(folder / "mmcf.npz", **lists)
-            return {"train_seconds": summary.get("train_seconds", 0.0)}
+            return {"train_seconds": seconds}
 
         self._stage("charcnn", (self.keys["mmcf"], self.cfg.sections.get("charcnn")), train_and_mix)
         return {"mmcf": folder / "mmcf.npz"}
 
     def rerank(self, art: Artifacts, lists: dict[str, Path]) -> dict[str, Path]:
         """Beyond MMCF: candidates from every model, reordered by a LightGBM lambdarank model trained
-        on the validation playlists (never the challenge playlists)."""
+        on the validation playlists (never the challenge playlists). The validation features come
+        from models fit on the training playlists only; the challenge features from the refit ones."""
         from ensemble.features import FeatureContext
         from ensemble.ranker import load_reranker, rerank_with, train_reranker
 
@@ -176,32 +210,32 @@ class Runner:
 
         def train_and_rerank() -> dict:
             saved = {n: lists[n] for n in SOURCES if n in lists}  # lists the earlier stages already wrote
-            fixed = fixed_sources(art.playlists("train"), self.cfg.baselines, cfg, skip=set(saved))
-
-            def sources(split: str) -> dict:
-                out = {}
-                for name in SOURCES:
-                    if name in fixed:
-                        out[name] = fixed[name]
-                    elif name in saved:
-                        z = load_npz(saved[name])
-                        out[name] = (z[f"{split}_ids"], z[f"{split}_scores"])
-                return out
-
-            ctx = FeatureContext.build(art.playlists("train"), art.vocab, cfg.cooc_max_playlists, cfg.seed)
-            summary = train_reranker(art, sources("val"), folder / "model", cfg, ctx=ctx)
-            model = load_reranker(folder / "model")
-            out = {}
-            for split in ("val", "challenge"):
-                ids, scores = rerank_with(model, ctx, art.playlists(split), sources(split), cfg)
+            out, summary = {}, {}
+            for split, train in self.fit_sets(art).items():
+                fixed = fixed_sources(train, self.cfg.baselines, cfg, skip=set(saved))
+                sources = {name: fixed[name] if name in fixed else _split_lists(saved[name], split)
+                           for name in SOURCES if name in fixed or name in saved}
+                ctx = FeatureContext.build(train, art.vocab, cfg.cooc_max_playlists, cfg.seed,
+                                           dense_tracks=self.dense_tracks(split))
+                if split == "val":
+                    summary = train_reranker(art, sources, folder / "model", cfg, ctx=ctx)
+                    model = load_reranker(folder / "model")
+                ids, scores = rerank_with(model, ctx, art.playlists(split), sources, cfg)
                 out |= {f"{split}_ids": ids, f"{split}_scores": scores}
             save_npz(folder / "rerank.npz", **out)
             return {"train_seconds": summary.get("seconds", 0.0)}
 
         upstream = (self.keys["artifacts"], self.keys.get("charcnn"), self.keys.get("baselines"),
-                    self.cfg.sections.get("baselines"))
+                    self.cfg.sections.get("baselines"), self.cfg.run.refit)
         self._stage("rerank", (upstream, self.cfg.sections.get("rerank")), train_and_rerank)
         return {"rerank": folder / "rerank.npz"}
+
+    def dense_tracks(self, split: str) -> np.ndarray | None:
+        """Catalogue ids of the autoencoders' vocabulary serving `split` (None without them)."""
+        from mmcf.dense import FILE, DenseVocab
+
+        folder = self.models_dir("mmcf", split)
+        return DenseVocab.load(folder).tracks if (folder / FILE).exists() and "mmcf" in self.cfg.run.stages else None
 
     # ---- submission and evaluation ---------------------------------------------------
     def submission(self, art: Artifacts, lists: Path, challenge: Path) -> Path:
@@ -216,7 +250,7 @@ class Runner:
         ps = art.playlists("challenge")
         start = time.perf_counter()
         write_submission(path, ps.pid, load_lists(lists, "challenge"), art.vocab.track_uri, ps.tracks,
-                         Popularity(art.playlists("train")).order(), run.team_name, run.email)
+                         Popularity(self.fit_sets(art)["challenge"]).order(), run.team_name, run.email)
         findings = find_problems(read_submission(path), read_challenge(challenge))
         if findings:
             raise PipelineError(f"{path}: the written submission breaks the rules: {format_report(read_submission(path), findings)}")
@@ -330,6 +364,11 @@ def fixed_sources(train, baselines, rerank, skip: set[str] = frozenset()) -> dic
 
 def load_lists(path: Path, split: str) -> np.ndarray:
     return load_npz(path)[f"{split}_ids"]
+
+
+def _split_lists(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    z = load_npz(path)
+    return z[f"{split}_ids"], z[f"{split}_scores"]
 
 
 def _files_signature(path: Path) -> list:

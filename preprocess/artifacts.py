@@ -2,9 +2,12 @@
 
 Layout of an artifact folder (written by `python -m preprocess.build`):
   manifest.json   counts, options, vocabulary fingerprint
-  vocab.npz       tracks and artists kept by the min-count rules, with names and the track -> artist map
+  vocab.npz       the catalogue: tracks and artists of every training and validation playlist (min
+                  counts 1 by default), with names and the track -> artist map
   train.npz       training playlists (full playlists)
   val.npz         validation playlists built like the challenge categories (seeds + holdouts)
+  val_full.npz    the same validation playlists whole, as training rows: models are selected on
+                  val.npz, then refit on train + val_full ("all") for the challenge
   challenge.npz   the challenge playlists' seeds (when a challenge set was given)
 
 Playlist x item matrices keep order: a stored value is 1 + the entry's position in the
@@ -21,20 +24,20 @@ import scipy.sparse as sp
 from common.errors import PipelineError
 from common.io import fingerprint, load_npz, read_json, save_npz
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the whole catalogue and val_full.npz
 
 
 @dataclass
 class Vocab:
     track_uri: np.ndarray  # str [T] full 'spotify:track:...' uris
     track_name: np.ndarray  # str [T]
-    track_count: np.ndarray  # int64 [T] training playlists containing the track
+    track_count: np.ndarray  # int64 [T] training + validation playlists containing the track
     track_artist: np.ndarray  # int32 [T] artist index, -1 when the artist is not kept
     track_album: np.ndarray  # int32 [T] index into album_uri
     track_duration: np.ndarray  # int64 [T] ms
     artist_uri: np.ndarray  # str [A]
     artist_name: np.ndarray  # str [A]
-    artist_count: np.ndarray  # int64 [A] training entries by the artist
+    artist_count: np.ndarray  # int64 [A] training + validation entries by the artist
     album_uri: np.ndarray  # str [B]
 
     @property
@@ -77,6 +80,14 @@ class PlaylistSet:
         for f in fields(self):
             v = getattr(self, f.name)
             kw[f.name] = v[rows] if not sp.issparse(v) else v[rows].tocsr()
+        return PlaylistSet(**kw)
+
+    def concat(self, other: "PlaylistSet") -> "PlaylistSet":
+        """This set's playlists followed by other's (same vocabulary)."""
+        kw = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            kw[f.name] = sp.vstack([a, b], format="csr") if sp.issparse(a) else np.concatenate([a, b])
         return PlaylistSet(**kw)
 
 
@@ -127,7 +138,10 @@ class Artifacts:
     vocab: Vocab
 
     def playlists(self, name: str) -> PlaylistSet:
-        """name is 'train', 'val' or 'challenge'."""
+        """name is 'train', 'val', 'val_full', 'challenge', or 'all' (train + val_full: what the final
+        models are refit on once validation has chosen their settings)."""
+        if name == "all":
+            return self.playlists("train").concat(self.playlists("val_full"))
         path = self.folder / f"{name}.npz"
         if not path.exists():
             raise PipelineError(f"{path}: missing; re-run preprocess.build")

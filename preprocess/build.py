@@ -41,15 +41,18 @@ VARIOUS_ARTISTS = "spotify:artist:0LyfQWJT6nXafLPZqxe9Of"
 # characters the title model reads.
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 64
-OUTPUTS = ("manifest.json", "vocab.npz", "train.npz", "val.npz", "challenge.npz")
+OUTPUTS = ("manifest.json", "vocab.npz", "train.npz", "val.npz", "val_full.npz", "challenge.npz")
 
 
 @dataclass
 class BuildConfig:
     """[preprocess] section of a config file."""
 
-    min_track_count: int = 5  # a track is kept if this many training playlists contain it
-    min_artist_count: int = 3  # an artist is kept if it has this many training entries
+    # The catalogue: every track and artist of the playlists that train the final models (training
+    # + validation). MMCF's 5 / 3 were set for 1M playlists; at 10K-100K they cut a quarter of the
+    # reachable answers. The dense models choose their own, budgeted vocabulary (mmcf/dense.py).
+    min_track_count: int = 1  # a track is kept if this many playlists contain it
+    min_artist_count: int = 1  # an artist is kept if it has this many entries
     max_train_len: int = 250  # training playlists with more kept tracks are skipped
     val_per_category: int = 200  # validation playlists per challenge category (0: none)
     seed: int = 0
@@ -102,8 +105,8 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     is_val[val_rows] = True
     lap("split")
 
-    vocab, t_map, a_map = _vocabulary(corpus, row, ~is_val, cfg)
-    log.info("vocabulary: %d tracks (count >= %d), %d artists (count >= %d), %d albums", vocab.n_tracks,
+    vocab, t_map, a_map = _vocabulary(corpus, cfg)
+    log.info("catalogue: %d tracks (count >= %d), %d artists (count >= %d), %d albums", vocab.n_tracks,
              cfg.min_track_count, vocab.n_artists, cfg.min_artist_count, len(vocab.album_uri))
     lap("vocabulary")
     train, n_long = _train_set(corpus, row, pos, ~is_val, t_map, a_map, vocab, cfg.max_train_len)
@@ -112,6 +115,7 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     lap("train")
     val = _holdout_set(corpus, val_rows, val_cat, pick_seeds(corpus.lengths[val_rows], val_cat, cfg.seed),
                        t_map, a_map, vocab)
+    val_full, _ = _train_set(corpus, row, pos, is_val, t_map, a_map, vocab, cfg.max_train_len)
     lap("val")
     del corpus, row, pos
     counts |= {"train_playlists": len(train), "train_entries": int(train.tracks.nnz), "train_skipped_long": n_long,
@@ -130,7 +134,7 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
         if counts["challenge_uncategorised"]:
             log.warning("challenge: %d playlists fit no category", counts["challenge_uncategorised"])
         lap("challenge")
-    _write_arrays(out_dir, vocab, train, val, chal)
+    _write_arrays(out_dir, vocab, train, val, val_full, chal)
     lap("write")
     write_json(out_dir / "manifest.json", {
         "format_version": FORMAT_VERSION, "fingerprint": vocab.fingerprint,
@@ -142,12 +146,13 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     return load_artifacts(out_dir)
 
 
-def _vocabulary(corpus: Corpus, row: np.ndarray, train_rows: np.ndarray,
-                cfg: BuildConfig) -> tuple[Vocab, np.ndarray, np.ndarray]:
-    """Min-count vocabulary from training playlists only; ordered by count, then uri."""
-    in_train = train_rows[row]
-    t_count = np.bincount(corpus.track[corpus.first_track & in_train], minlength=len(corpus.track_id))
-    a_count = np.bincount(corpus.track_artist[corpus.track[in_train]], minlength=len(corpus.artist_id))
+def _vocabulary(corpus: Corpus, cfg: BuildConfig) -> tuple[Vocab, np.ndarray, np.ndarray]:
+    """The catalogue: min-count vocabulary over every playlist read (training and validation: the
+    final models train on both; the challenge set is not among them), ordered by count, then uri.
+    A track only a validation playlist holds is listed, but models fit on the training part never
+    see it, so validation scores stay honest."""
+    t_count = np.bincount(corpus.track[corpus.first_track], minlength=len(corpus.track_id))
+    a_count = np.bincount(corpus.track_artist[corpus.track], minlength=len(corpus.artist_id))
     keep_a = a_count >= cfg.min_artist_count
     keep_a &= corpus.artist_id != VARIOUS_ARTISTS[len(URI_PREFIX["artist_uri"]):].encode()
     t_idx = _ordered(np.flatnonzero(t_count >= cfg.min_track_count), t_count, corpus.track_id)
@@ -299,7 +304,8 @@ def _challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
         holdout=_empty(n_pl, vocab.n_tracks), holdout_artists=_empty(n_pl, vocab.n_artists))
 
 
-def _write_arrays(out: Path, vocab: Vocab, train: PlaylistSet, val: PlaylistSet, chal: PlaylistSet | None) -> None:
+def _write_arrays(out: Path, vocab: Vocab, train: PlaylistSet, val: PlaylistSet, val_full: PlaylistSet,
+                  chal: PlaylistSet | None) -> None:
     """The manifest goes first and is written last (by the caller): a folder whose build died
     midway has none, and load_artifacts refuses it instead of mixing two builds."""
     out.mkdir(parents=True, exist_ok=True)
@@ -310,6 +316,7 @@ def _write_arrays(out: Path, vocab: Vocab, train: PlaylistSet, val: PlaylistSet,
     save_vocab(out / "vocab.npz", vocab)
     save_playlists(out / "train.npz", train)
     save_playlists(out / "val.npz", val)
+    save_playlists(out / "val_full.npz", val_full)
     if chal is not None:
         save_playlists(out / "challenge.npz", chal)
 

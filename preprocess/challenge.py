@@ -10,7 +10,7 @@ playlists whose every track also occurs in some other playlist are preferred; wh
 cannot be filled with those, others make up the rest, and the share of seed and holdout
 entries whose track is absent from the training part is logged.
 
-CLI: `python -m preprocess.challenge --mpd DIR --out DIR [--per-category N] [--seed S]`
+CLI: `python -m preprocess.challenge --mpd DIR --out DIR [--per-category N] [--title-only N] [--seed S]`
 writes OUT/train/ (MPD slices of the other playlists, 1,000 per file), OUT/challenge_set.json
 and OUT/truth.json. The MPD is read twice, one slice at a time, so memory stays bounded.
 """
@@ -53,15 +53,28 @@ def playlist_coverage(track: np.ndarray, first_track: np.ndarray, indptr: np.nda
     return np.bincount(row[count[track] < 2], minlength=n_pl) == 0
 
 
-def choose_playlists(lengths: np.ndarray, has_title: np.ndarray, covered: np.ndarray, per_category: int,
+def category_counts(per_category: int, overrides: dict[int, int] | None = None) -> dict[int, int]:
+    """Playlists wanted per category id: `per_category` each, except where `overrides` says otherwise
+    (a larger title-only set: with 100 playlists one standard error of its R-precision is ~0.008)."""
+    counts = {c.id: per_category for c in CATEGORIES}
+    for cid, n in (overrides or {}).items():
+        if cid not in counts or n < 0:
+            raise PipelineError(f"category counts: no category {cid}, or a negative count {n}")
+        counts[cid] = n
+    return counts
+
+
+def choose_playlists(lengths: np.ndarray, has_title: np.ndarray, covered: np.ndarray, per_category: int | dict[int, int],
                      seed: int, where: str = "MPD") -> tuple[np.ndarray, np.ndarray]:
-    """Rows and category ids of `per_category` playlists per category, category by category.
+    """Rows and category ids of the wanted playlists (`per_category` each, or a count per category
+    id), category by category.
 
     Categories are filled scarcest first (fewest eligible playlists), so the narrow long-playlist
     windows are not emptied by the wide ones. Within a category covered playlists come first,
     in random order. Raises a one-line PipelineError when a category cannot be filled.
     """
     lengths, has_title, covered = np.asarray(lengths), np.asarray(has_title, bool), np.asarray(covered, bool)
+    wanted = per_category if isinstance(per_category, dict) else category_counts(per_category)
     rng = np.random.default_rng([seed, 0])
     eligible = {c.id: (lengths >= c.min_len) & (lengths <= c.max_len) & (has_title | (not c.has_title))
                 for c in CATEGORIES}
@@ -69,18 +82,18 @@ def choose_playlists(lengths: np.ndarray, has_title: np.ndarray, covered: np.nda
     picked: dict[int, np.ndarray] = {}
     for c in sorted(CATEGORIES, key=lambda c: (int(eligible[c.id].sum()), c.id)):
         cand = np.flatnonzero(eligible[c.id] & ~used)
-        if len(cand) < per_category:
+        if len(cand) < wanted[c.id]:
             title = " with a title" if c.has_title else ""
             raise PipelineError(
-                f"{where}: not enough playlists for category {c.id} ({c.name}): needs {per_category} of "
+                f"{where}: not enough playlists for category {c.id} ({c.name}): needs {wanted[c.id]} of "
                 f"{c.min_len}..{c.max_len} tracks{title}, {len(cand)} left of {int(eligible[c.id].sum())} "
                 f"eligible; use a smaller per-category count or more playlists")
         order = np.lexsort((rng.random(len(cand)), ~covered[cand]))
-        picked[c.id] = cand[order[:per_category]]
+        picked[c.id] = cand[order[:wanted[c.id]]]
         used[picked[c.id]] = True
-    rows = np.concatenate([picked[c.id] for c in CATEGORIES]) if per_category else np.zeros(0, np.int64)
-    category = np.repeat(np.array([c.id for c in CATEGORIES], dtype=np.int8), per_category)
-    return rows.astype(np.int64), category
+    rows = np.concatenate([picked[c.id] for c in CATEGORIES]).astype(np.int64)
+    category = np.repeat(np.array([c.id for c in CATEGORIES], dtype=np.int8), [wanted[c.id] for c in CATEGORIES])
+    return rows, category
 
 
 def pick_seeds(lengths: np.ndarray, category: np.ndarray, seed: int) -> np.ndarray:
@@ -118,17 +131,21 @@ def unseen_share(track: np.ndarray, first_track: np.ndarray, indptr: np.ndarray,
 
 
 def make_challenge(mpd: str | Path, out: str | Path, per_category: int = 1000, seed: int = 0,
-                   workers: int = 2) -> dict[str, Any]:
-    """Write OUT/train/, OUT/challenge_set.json and OUT/truth.json; returns a summary."""
+                   workers: int = 2, title_only: int | None = None) -> dict[str, Any]:
+    """Write OUT/train/, OUT/challenge_set.json and OUT/truth.json; returns a summary.
+    title_only: playlists of category 1 (default: per_category like the others)."""
     mpd, out = Path(mpd), Path(out)
     if per_category < 1:
         raise PipelineError(f"--per-category must be at least 1, got {per_category}")
+    if title_only is not None and title_only < 1:
+        raise PipelineError(f"--title-only must be at least 1, got {title_only}")
     if mpd.resolve() == (out / "train").resolve():
         raise PipelineError(f"{mpd}: input folder would be overwritten by OUT/train; choose another --out")
     t0 = time.perf_counter()
     corpus = scan(mpd, workers, desc="challenge: pass 1")
     covered = playlist_coverage(corpus.track, corpus.first_track, corpus.indptr)
-    rows, category = choose_playlists(corpus.lengths, corpus.has_name, covered, per_category, seed, str(mpd))
+    wanted = category_counts(per_category, {1: title_only} if title_only is not None else None)
+    rows, category = choose_playlists(corpus.lengths, corpus.has_name, covered, wanted, seed, str(mpd))
     seeds = pick_seeds(corpus.lengths[rows], category, seed)
     seed_share, holdout_share = unseen_share(corpus.track, corpus.first_track, corpus.indptr, rows, seeds)
     log.info("chose %d playlists (%d covered) of %d; entries unseen in train: seeds %.2f%%, holdouts %.2f%%",
@@ -226,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mpd", required=True, type=Path, help="folder of mpd.slice.*.json(.gz) files")
     ap.add_argument("--out", required=True, type=Path, help="output folder (train/, challenge_set.json, truth.json)")
     ap.add_argument("--per-category", type=int, default=1000, help="playlists per category (default 1000)")
+    ap.add_argument("--title-only", type=int, help="playlists of category 1, title only (default: --per-category)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--workers", type=int, default=2, help="processes parsing slices (default 2)")
     args = ap.parse_args(argv)
-    make_challenge(args.mpd, args.out, args.per_category, args.seed, args.workers)
+    make_challenge(args.mpd, args.out, args.per_category, args.seed, args.workers, args.title_only)
     return 0
 
 

@@ -7,16 +7,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.errors import PipelineError
-from common.metrics import playlist_metrics, summarize
+from common.metrics import list_metrics, summarize
 from preprocess.artifacts import PlaylistSet, Vocab
 from preprocess.mpd import load_json
 
 
 def evaluate_ids(ids: np.ndarray, ps: PlaylistSet, vocab: Vocab) -> dict:
     """Metrics of ids [P, K] against ps.holdout (validation sets and test sets with known truth)."""
-    artist = np.where(ids >= 0, vocab.track_artist[np.maximum(ids, 0)], -1)
-    per = playlist_metrics(ids, artist, ps.holdout, ps.holdout_artists, ps.n_holdouts)
-    return summarize(per, ps.category)
+    return summarize(list_metrics(ids, ps, vocab.track_artist), ps.category)
 
 
 def attach_truth(ps: PlaylistSet, truth_path: Path, vocab: Vocab) -> PlaylistSet:

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from mmcf.dense import DenseVocab
 from preprocess.artifacts import PlaylistSet, Vocab
 from preprocess.titles import normalize_title, title_chars
 from tests.mpdfake import uri
@@ -24,6 +25,13 @@ def make_vocab(n_tracks: int, artist_of=lambda t: t // 4) -> Vocab:
         artist_count=np.ones(n_art, dtype=np.int64),
         album_uri=np.array([uri("album", b) for b in range((n_tracks + 1) // 2)]),
     )
+
+
+def whole_dense(vocab: Vocab, n_train: int = 100) -> DenseVocab:
+    """A dense vocabulary that is the whole catalogue, in catalogue order (tests of the models)."""
+    return DenseVocab(tracks=np.arange(vocab.n_tracks, dtype=np.int32), artists=np.arange(vocab.n_artists, dtype=np.int32),
+                      track_count=np.asarray(vocab.track_count, dtype=np.int64), n_catalogue_tracks=vocab.n_tracks,
+                      n_catalogue_artists=vocab.n_artists, min_count=1, n_train=n_train)
 
 
 def _ordered(lists: list[list[int]], width: int) -> sp.csr_matrix:

@@ -2,6 +2,7 @@
 fingerprints and crash-safe rewrites, checked against brute-force counts over the raw JSON."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from collections import Counter
@@ -20,7 +21,7 @@ from preprocess.titles import normalize_title
 from tests.mpdfake import track_obj, uri, write_slices
 from tests.test_challenge import long_playlists
 
-CFG = BuildConfig(val_per_category=3, max_train_len=100, workers=1)
+CFG = BuildConfig(val_per_category=3, max_train_len=100, workers=1, min_track_count=5, min_artist_count=3)
 
 
 def _playlists() -> list[dict]:
@@ -56,19 +57,38 @@ def _row(m, i) -> dict[int, int]:
     return dict(zip(r.indices.tolist(), r.data.tolist()))
 
 
-def test_vocabulary_follows_min_counts_over_training_playlists_only(art, raw):
-    val = set(art.playlists("val").pid.tolist())
-    train_pl = [pl for pid, pl in raw.items() if pid not in val]
-    t_count = Counter(u for pl in train_pl for u in {t["track_uri"] for t in pl["tracks"]})
-    a_count = Counter(t["artist_uri"] for pl in train_pl for t in pl["tracks"])
+def test_catalogue_follows_min_counts_over_training_and_validation_playlists(art, raw):
+    t_count = Counter(u for pl in raw.values() for u in {t["track_uri"] for t in pl["tracks"]})
+    a_count = Counter(t["artist_uri"] for pl in raw.values() for t in pl["tracks"])
     v = art.vocab
     assert set(v.track_uri) == {u for u, c in t_count.items() if c >= 5}
     assert set(v.artist_uri) == {u for u, c in a_count.items() if c >= 3} - {VARIOUS_ARTISTS}
     assert [t_count[u] for u in v.track_uri] == v.track_count.tolist()
     assert (np.diff(v.track_count) <= 0).all()  # most frequent first
     assert [a_count[u] for u in v.artist_uri] == v.artist_count.tolist()
-    val_only = {t["track_uri"] for pid in val for t in raw[pid]["tracks"]} - set(t_count)
-    assert not val_only & set(v.track_uri)
+
+
+def test_default_catalogue_holds_every_track_and_artist(mpd, raw, tmp_path):
+    v = build(mpd, tmp_path, BuildConfig(val_per_category=3, max_train_len=100, workers=1)).vocab
+    assert set(v.track_uri) == {t["track_uri"] for pl in raw.values() for t in pl["tracks"]}
+    assert set(v.artist_uri) == {t["artist_uri"] for pl in raw.values() for t in pl["tracks"]} - {VARIOUS_ARTISTS}
+
+
+def test_val_full_holds_the_validation_playlists_whole_and_all_adds_them_to_train(art, raw):
+    val, full, train = art.playlists("val"), art.playlists("val_full"), art.playlists("train")
+    index = {u: i for i, u in enumerate(art.vocab.track_uri)}
+    kept = {pid: len({t["track_uri"] for t in raw[pid]["tracks"]} & set(index)) for pid in val.pid.tolist()}
+    assert 0 < len(full) < len(val)  # like training playlists, those over max_train_len kept tracks are skipped
+    assert sorted(full.pid.tolist()) == sorted(pid for pid, n in kept.items() if n <= CFG.max_train_len)
+    for i, pid in enumerate(full.pid.tolist()):
+        expect = {}
+        for p, t in enumerate(raw[pid]["tracks"]):
+            if t["track_uri"] in index:
+                expect.setdefault(index[t["track_uri"]], p + 1)  # first occurrence's position + 1
+        assert _row(full.tracks, i) == expect
+    both = art.playlists("all")
+    assert len(both) == len(train) + len(full) and both.tracks.nnz == train.tracks.nnz + full.tracks.nnz
+    assert both.pid.tolist() == train.pid.tolist() + full.pid.tolist()
 
 
 def test_various_artists_dropped_but_their_tracks_kept(art, raw):
@@ -147,7 +167,7 @@ def test_validation_split_follows_the_categories(art, raw):
 
 
 def test_same_artifacts_with_two_workers(art, mpd, tmp_path):
-    again = build(mpd, tmp_path, BuildConfig(val_per_category=3, max_train_len=100, workers=2))
+    again = build(mpd, tmp_path, dataclasses.replace(CFG, workers=2))
     assert again.vocab.fingerprint == art.vocab.fingerprint
     for name in ("train", "val"):
         a, b = art.playlists(name), again.playlists(name)
@@ -220,7 +240,8 @@ def test_half_finished_build_is_refused_then_rerun_cleanly(mpd, tmp_path, monkey
     monkeypatch.setattr(build_mod, "save_playlists", real_save)
     (out / ".train.npz.leftover.tmp").write_bytes(b"partial")
     again = build(mpd, out, CFG)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.npz", "val.npz", "vocab.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.npz", "val.npz", "val_full.npz",
+                                                     "vocab.npz"]
     assert len(again.playlists("train")) == again.manifest["counts"]["train_playlists"]
 
 
@@ -228,7 +249,7 @@ def test_config_section_and_checks(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[preprocess]\nmin_track_count = 2\nval_per_category = 0\n[other]\nx = 1\n")
     cfg = load_config(path)
-    assert (cfg.min_track_count, cfg.val_per_category, cfg.min_artist_count) == (2, 0, 3)
+    assert (cfg.min_track_count, cfg.val_per_category, cfg.min_artist_count) == (2, 0, 1)
     path.write_text("[preprocess]\nmin_track_cnt = 2\n")
     with pytest.raises(PipelineError, match="min_track_cnt"):
         load_config(path)

@@ -12,7 +12,7 @@ from mmcf.model import DAE
 from mmcf.predict import MMCFModels
 from preprocess.artifacts import Artifacts, save_playlists, save_vocab
 from preprocess.titles import title_chars
-from tests.psfake import make_set, make_vocab, one_thread  # noqa: F401 (autouse fixture)
+from tests.psfake import make_set, make_vocab, one_thread, whole_dense  # noqa: F401 (autouse fixture)
 
 
 N_TRACKS = 120
@@ -34,8 +34,7 @@ def tiny_models() -> MMCFModels:
     cfg = MMCFConfig(hidden=8, schemes=[SchemeConfig("s", list(range(1, 11)))])
     dae = DAE(N_OUT, N_TRACKS, hidden=8)
     dae.init_weights(torch.Generator().manual_seed(0), np.full(N_OUT, 0.05))
-    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=VOCAB.fingerprint, n_tracks=N_TRACKS,
-                      n_train=100)
+    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=VOCAB.fingerprint, dense=whole_dense(VOCAB, 100))
 
 
 @pytest.fixture(scope="module")

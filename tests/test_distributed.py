@@ -32,7 +32,7 @@ from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE
 from mmcf.predict import MMCFModels
 from preprocess.artifacts import FORMAT_VERSION, Artifacts, load_artifacts, save_playlists, save_vocab
-from tests.psfake import make_set, make_vocab
+from tests.psfake import make_set, make_vocab, whole_dense
 
 WORLD = 2
 N_TRACKS = 80  # artist = track // 4
@@ -80,8 +80,7 @@ def _frozen_dae(art: Artifacts) -> MMCFModels:
     dae = DAE(n_out, N_TRACKS, hidden=8)
     dae.init_weights(torch.Generator().manual_seed(0), np.full(n_out, 0.05))
     cfg = MMCFConfig(hidden=8, schemes=[SchemeConfig("s", list(range(1, 11)))])
-    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=art.vocab.fingerprint, n_tracks=N_TRACKS,
-                      n_train=200)
+    return MMCFModels(cfg=cfg, models={"s": dae.eval()}, fingerprint=art.vocab.fingerprint, dense=whole_dense(art.vocab, 200))
 
 
 def _train_both(folder: Path, out: Path) -> dict:

@@ -6,9 +6,10 @@ import torch
 from common.errors import PipelineError
 from ensemble.mixing import fill_from_order, mixing_weights, mmcf_lists, recommend_mixed, usable_title
 from mmcf.config import MMCFConfig
+from mmcf.dense import DenseVocab
 from mmcf.model import DAE
 from mmcf.predict import MMCFModels, encode_inputs
-from tests.psfake import make_set, make_vocab, one_thread  # noqa: F401 (autouse fixture)
+from tests.psfake import make_set, make_vocab, one_thread, whole_dense  # noqa: F401 (autouse fixture)
 
 
 N_TRACKS = 800
@@ -41,11 +42,18 @@ def seed_inputs(ps):
     return x, np.asarray(x[:, :N_TRACKS].sum(axis=1)).ravel()
 
 
+def mixed_filled(ps, title, daes, scheme, x, c, batch=256):
+    """recommend_mixed, then popularity (FILL) in the empty slots, as mmcf_lists does."""
+    ids, scores = recommend_mixed(ps, title, daes, scheme, x, c, k=500, batch=batch)
+    fill_from_order(ids, scores, ps.tracks, FILL)
+    return ids, scores
+
+
 def recommend(ps, title=FakeTitle(), daes=None):
     daes = daes if daes is not None else {s: fake_dae for s in set(SCHEMES.values())}
     x, c = seed_inputs(ps)
     scheme = np.array([SCHEMES[int(cat)] for cat in ps.category])
-    return recommend_mixed(ps, title, daes, scheme, x, c, FILL, k=500, batch=3)
+    return mixed_filled(ps, title, daes, scheme, x, c, batch=3)
 
 
 @pytest.mark.parametrize("title,c,expect", [
@@ -106,10 +114,10 @@ def test_emoji_only_title_falls_back_cleanly():
 def test_without_title_model_every_playlist_gets_the_autoencoder_alone():
     ps = make_set([[], [5]], VOCAB, titles=["rock", "rock"], category=[1, 2])
     x, c = seed_inputs(ps)
-    ids, _ = recommend_mixed(ps, None, {"a": fake_dae}, np.array(["a", "a"]), x, c, FILL, k=500)
+    ids, _ = mixed_filled(ps, None, {"a": fake_dae}, np.array(["a", "a"]), x, c)
     assert np.array_equal(ids[0], FILL[:500])  # title ignored, no seed: popularity
     assert ids[1, :3].tolist() == [6, 7, 8]
-    ids, _ = recommend_mixed(ps, None, {}, np.array(["a", "a"]), x, np.zeros(2), FILL, k=500)
+    ids, _ = mixed_filled(ps, None, {}, np.array(["a", "a"]), x, np.zeros(2))
     assert np.array_equal(ids, np.tile(FILL[:500], (2, 1)))  # no model at all: popularity
 
 
@@ -136,17 +144,18 @@ def test_fill_from_order_leaves_slots_empty_when_the_vocabulary_runs_out():
     assert ids.tolist() == [[1, 2, -1, -1]]
 
 
-def tiny_models() -> MMCFModels:
-    """Real (randomly initialised) autoencoders for the four default schemes."""
+def tiny_models(dense=None) -> MMCFModels:
+    """Real (randomly initialised) autoencoders for the four default schemes, over `dense` (default:
+    the whole catalogue)."""
+    dense = dense or whole_dense(VOCAB, 100)
     cfg = MMCFConfig(hidden=8)
     gen = torch.Generator().manual_seed(0)
     models = {}
     for s in cfg.schemes:
-        dae = DAE(N_OUT, N_TRACKS, hidden=8)
-        dae.init_weights(gen, np.full(N_OUT, 0.05))
+        dae = DAE(dense.n_items, dense.n_tracks, hidden=8)
+        dae.init_weights(gen, np.full(dense.n_items, 0.05))
         models[s.name] = dae.eval()
-    return MMCFModels(cfg=cfg, models=models, fingerprint=VOCAB.fingerprint, n_tracks=N_TRACKS,
-                      n_train=100)
+    return MMCFModels(cfg=cfg, models=models, fingerprint=VOCAB.fingerprint, dense=dense)
 
 
 def test_weighted_seed_counts_of_the_autoencoder_inputs_give_the_published_weights():
@@ -172,3 +181,22 @@ def test_mmcf_lists_end_to_end_with_real_autoencoders():
     assert np.array_equal(ids[4], FILL[:500]) and (scores[4] == 0).all()
     with pytest.raises(PipelineError, match="vocabulary"):
         mmcf_lists(ps, FakeTitle(), tiny_models(), make_vocab(N_TRACKS + 4), FILL)
+
+
+def test_mmcf_lists_over_a_budgeted_vocabulary_return_catalogue_ids():
+    """Autoencoders over 300 of the 800 tracks (in their own order): their evidence is mapped back to
+    catalogue ids, seeds outside their vocabulary are still never listed, and the fill does the rest."""
+    whole = whole_dense(VOCAB, 100)
+    dense = DenseVocab(tracks=np.arange(500, 200, -1, dtype=np.int32), artists=whole.artists,
+                       track_count=np.ones(300, dtype=np.int64), n_catalogue_tracks=N_TRACKS,
+                       n_catalogue_artists=VOCAB.n_artists, min_count=1, n_train=100)
+    seeds = [[], [3, 250], list(range(480, 510)), list(range(600, 630))]
+    ps = make_set(seeds, VOCAB, titles=["rock", "", "party", "party"], category=[1, 4, 7, 7])
+    ids, scores = mmcf_lists(ps, None, tiny_models(dense), VOCAB, FILL, k=500)
+    scored = np.isfinite(scores) & (scores != 0)
+    # every dense track but the dense seeds; no dense seed at all: nothing to feed, popularity only
+    assert scored[1:].sum(axis=1).tolist() == [299, 300 - 21, 0]
+    assert np.isin(ids[scored], dense.tracks).all()
+    for row, s in enumerate(seeds):
+        assert len(set(ids[row].tolist())) == 500 and not np.isin(s, ids[row]).any()
+    assert np.array_equal(ids[0], FILL[:500])  # no title model, no seed: popularity

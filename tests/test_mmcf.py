@@ -1,6 +1,7 @@
 """The MMCF denoising autoencoder: model, loss, batches, training with resume, prediction."""
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def data(tmp_path_factory) -> Artifacts:
     val = make_set(seeds, vocab, holdouts=holds, category=cats)
     save_playlists(folder / "train.npz", train)
     save_playlists(folder / "val.npz", val)
+    save_playlists(folder / "val_full.npz", make_set([s + h for s, h in zip(seeds, holds)], vocab))
     vocab.track_count = np.bincount(train.tracks.indices, minlength=N_TRACKS).astype(np.int64)
     return Artifacts(folder=folder, manifest={}, vocab=vocab)
 
@@ -366,6 +368,48 @@ def test_dae_beats_popularity_on_clustered_playlists(data, tmp_path):
     dae = {int(k): v["r_precision"] for k, v in result["val"]["per_category"].items()}
     dae_mean = np.mean([dae[c] for c in range(2, 11)])
     assert dae_mean > 1.5 * np.nanmean(m["r_precision"][has_seeds])
+
+
+def test_refit_trains_every_playlist_for_the_updates_selection_kept(data, tmp_path):
+    cfg = tiny_cfg(eval_every=1)
+    first = train_all(data, tmp_path / "a", cfg, "cpu")
+    refit = train_all(data, tmp_path / "b", cfg, "cpu", refit_from=tmp_path / "a")
+    assert refit["refit"] and "val" not in refit
+    for s in cfg.schemes:
+        hist = first["schemes"][s.name]["history"]
+        tied = [h for h in hist if h["phase"] == "tied"]
+        want_tied = max(tied, key=lambda h: (h["val_r_precision"], -h["update"]))["update"]
+        untied = [h for h in hist if h["phase"] == "untied"]
+        want_untied = 0
+        if first["schemes"][s.name]["best_phase"] == "untied":
+            want_untied = max(untied, key=lambda h: (h["val_r_precision"], -h["update"]))["update"]
+        got = refit["schemes"][s.name]["history"]
+        assert max((h["update"] for h in got if h["phase"] == "tied"), default=0) == want_tied
+        assert max((h["update"] for h in got if h["phase"] == "untied"), default=0) == want_untied
+        assert all(np.isnan(h["val_r_precision"]) for h in got)
+    meta = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert meta["n_train"] == len(data.playlists("train")) + len(data.playlists("val_full"))
+    models = load_models(tmp_path / "b")
+    assert models.dense.n_train == meta["n_train"]
+    rec, _ = predict(models, data.playlists("val"), data.vocab)
+    assert (rec[:, :10] >= 0).all()
+
+
+def test_selected_updates_hand_cases():
+    scheme = SchemeConfig("s", [1], tied_updates=30, untied_updates=20)
+    hist = [{"phase": "tied", "update": 10, "val_r_precision": 0.1}, {"phase": "tied", "update": 20, "val_r_precision": 0.3},
+            {"phase": "tied", "update": 30, "val_r_precision": 0.3}, {"phase": "untied", "update": 10, "val_r_precision": 0.35},
+            {"phase": "untied", "update": 20, "val_r_precision": 0.2}]
+    assert train_mod.selected_updates({"history": hist, "best_phase": "untied"}, scheme) == (20, 10)
+    assert train_mod.selected_updates({"history": hist[:3], "best_phase": "tied"}, scheme) == (20, 0)
+    unscored = [dict(h, val_r_precision=float("nan")) for h in hist]
+    assert train_mod.selected_updates({"history": unscored, "best_phase": "untied"}, scheme) == (30, 20)
+
+
+def test_refit_needs_a_selected_run(data, tmp_path):
+    train_all(data, tmp_path / "a", tiny_cfg(), "cpu", schemes=["0to1_inorder"])
+    with pytest.raises(PipelineError, match="no scheme '5_inorder'"):
+        train_all(data, tmp_path / "b", tiny_cfg(), "cpu", refit_from=tmp_path / "a")
 
 
 # --- config and CLI ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ TINY = """
 [run]
 synthetic_playlists = 1500
 test_per_category = 8
+test_title_only = 8
 stages = ["baselines", "mmcf", "charcnn", "rerank"]
 final = "rerank"
 [preprocess]

@@ -1,0 +1,142 @@
+"""The dense models' vocabulary: the most frequent tracks and artists whose output layer fits a budget.
+
+Why: the catalogue (every track seen) is cheap for the sparse models (kNN, ALS, popularity), but the
+autoencoders and the title model have one dense output unit per item, and their memory and time per
+update grow with it. They get every track and artist seen in at least c training playlists, c the
+smallest count whose items fit `memory_mb`: MMCF's min counts (5 tracks / 3 artists, set for 1M
+playlists) generalised to a budget. At 20K playlists on a CPU the budget keeps the head (c = 2 or 3);
+on one 80 GB GPU the full MPD's whole catalogue fits (c = 1). Tracks outside it still reach the
+final lists through the sparse sources and the reranker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from common.errors import PipelineError
+from common.io import load_npz, save_npz
+from preprocess.artifacts import PlaylistSet
+
+FILE = "dense.npz"
+
+
+@dataclass
+class DenseVocab:
+    tracks: np.ndarray  # int32 [Kt] catalogue track ids, most frequent first (dense track i = tracks[i])
+    artists: np.ndarray  # int32 [Ka] catalogue artist ids, most frequent first
+    track_count: np.ndarray  # int64 [Kt] training playlists holding each dense track
+    n_catalogue_tracks: int
+    n_catalogue_artists: int
+    min_count: int  # c: every item in at least this many training playlists is in
+    n_train: int  # training playlists it was chosen from (track_count / n_train = frequency)
+
+    @property
+    def track_prior(self) -> np.ndarray:
+        """Training frequency of each dense track: the output for an empty input (popularity)."""
+        return self.track_count / max(self.n_train, 1)
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.tracks) + len(self.artists)
+
+    def view(self, ps: PlaylistSet) -> PlaylistSet:
+        """ps with its track and artist columns restricted to this vocabulary and renumbered (dense
+        ids); positions, holdouts and per-playlist counts are kept, so n_holdouts still counts
+        withheld tracks outside it (the metrics stay honest)."""
+        if ps.tracks.shape[1] != self.n_catalogue_tracks or ps.artists.shape[1] != self.n_catalogue_artists:
+            raise PipelineError(f"dense vocabulary: playlists have {ps.tracks.shape[1]} tracks and "
+                                f"{ps.artists.shape[1]} artists, the vocabulary was chosen from "
+                                f"{self.n_catalogue_tracks} and {self.n_catalogue_artists}; retrain")
+        t_new = _new_ids(self.tracks, self.n_catalogue_tracks)
+        a_new = _new_ids(self.artists, self.n_catalogue_artists)
+        out = ps.subset(np.arange(len(ps)))
+        out.tracks, out.holdout = (_restrict(m, t_new, self.n_tracks) for m in (ps.tracks, ps.holdout))
+        out.artists, out.holdout_artists = (_restrict(m, a_new, len(self.artists))
+                                            for m in (ps.artists, ps.holdout_artists))
+        return out
+
+    def catalogue_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Dense track ids -> catalogue track ids (-1 stays -1)."""
+        ids = np.asarray(ids)
+        return np.where(ids >= 0, self.tracks[np.maximum(ids, 0)], -1).astype(np.int32)
+
+    def save(self, folder: Path) -> None:
+        save_npz(Path(folder) / FILE, tracks=self.tracks, artists=self.artists, track_count=self.track_count,
+                 shape=np.array([self.n_catalogue_tracks, self.n_catalogue_artists, self.min_count, self.n_train]))
+
+    @staticmethod
+    def load(folder: Path) -> "DenseVocab":
+        z = load_npz(Path(folder) / FILE)
+        try:
+            n_t, n_a, c, n_train = (int(v) for v in z["shape"])
+            return DenseVocab(z["tracks"].astype(np.int32), z["artists"].astype(np.int32),
+                              z["track_count"].astype(np.int64), n_t, n_a, c, n_train)
+        except (KeyError, ValueError):
+            raise PipelineError(f"{Path(folder) / FILE}: expected tracks, artists, track_count and shape "
+                                "arrays; retrain") from None
+
+
+def bytes_per_item(hidden: int, batch: int) -> int:
+    """Training memory per output unit of the largest dense model, the untied autoencoder: two
+    [N, hidden] fp32 weights, their gradients and Adam's two moments (8 x hidden x 4 bytes), and a
+    column of the [batch, N] logits in fp32 plus its bf16 copy. (The title model's 400-wide dense
+    layer with its batch of 150 needs less per item at hidden = 256.)"""
+    return 8 * hidden * 4 + batch * 6
+
+
+def choose(train: PlaylistSet, memory_mb: float, per_item: int) -> DenseVocab:
+    """Every track and artist in >= c training playlists, c the smallest count whose items fit
+    memory_mb at `per_item` bytes each (items never seen in training are never in)."""
+    t_count = np.diff(train.tracks.tocsc().indptr)
+    a_count = np.diff(train.artists.tocsc().indptr)
+    top = int(max(t_count.max(initial=0), a_count.max(initial=0))) + 2
+    # items with count >= c, for every c: suffix sums of the count histogram
+    fits_at = (np.cumsum(np.bincount(t_count, minlength=top)[::-1])[::-1]
+               + np.cumsum(np.bincount(a_count, minlength=top)[::-1])[::-1])
+    budget_items = int(memory_mb * 2**20 // max(per_item, 1))
+    c = max(1, int(np.argmax(fits_at[1:] <= budget_items)) + 1)
+    if fits_at[c] == 0:
+        raise PipelineError(f"dense vocabulary: a budget of {memory_mb} MB holds {budget_items} items, fewer than "
+                            f"the {int(fits_at[top - 2])} most frequent ones; raise dense_memory_mb")
+    tracks = _most_frequent(t_count, c)
+    return DenseVocab(tracks=tracks, artists=_most_frequent(a_count, c), track_count=t_count[tracks].astype(np.int64),
+                      n_catalogue_tracks=len(t_count), n_catalogue_artists=len(a_count), min_count=c,
+                      n_train=len(train))
+
+
+def coverage(dense: DenseVocab, val: PlaylistSet) -> dict[str, float]:
+    """Share of the validation playlists' withheld tracks that the catalogue and the dense
+    vocabulary hold (the rest no model of that kind can recommend)."""
+    total = max(int(val.n_holdouts.sum()), 1)
+    in_dense = np.isin(val.holdout.tocsr().indices, dense.tracks).sum()
+    return {"catalogue": round(val.holdout.nnz / total, 4), "dense": round(float(in_dense) / total, 4)}
+
+
+def _most_frequent(count: np.ndarray, c: int) -> np.ndarray:
+    ids = np.flatnonzero(count >= c)
+    return ids[np.lexsort((ids, -count[ids]))].astype(np.int32)
+
+
+def _new_ids(ids: np.ndarray, width: int) -> np.ndarray:
+    new = np.full(width, -1, dtype=np.int64)
+    new[ids] = np.arange(len(ids))
+    return new
+
+
+def _restrict(m: sp.csr_matrix, new_id: np.ndarray, width: int) -> sp.csr_matrix:
+    """Columns of m mapped through new_id (-1 = dropped), values kept."""
+    m = m.tocsr()
+    col = new_id[m.indices]
+    keep = col >= 0
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    indptr = np.r_[0, np.cumsum(np.bincount(row, minlength=m.shape[0]))]
+    out = sp.csr_matrix((m.data[keep], col[keep].astype(np.int32), indptr), shape=(m.shape[0], width))
+    out.sort_indices()
+    return out

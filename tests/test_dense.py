@@ -1,0 +1,57 @@
+"""The dense models' budgeted vocabulary (mmcf/dense.py): the count threshold a budget gives, the
+column view, id mapping back to the catalogue, holdout coverage, save/load."""
+import numpy as np
+import pytest
+
+from common.errors import PipelineError
+from mmcf.dense import DenseVocab, bytes_per_item, choose, coverage
+from tests.psfake import make_set, make_vocab
+
+VOCAB = make_vocab(12)  # artists = track // 4: 3 artists
+# track counts over 6 playlists: 0 -> 6, 1 -> 4, 2 -> 3, 3 -> 2, 5 -> 2, 7 -> 1, 9 -> 1; artists 0: 6, 1: 3, 2: 1
+TRAIN = make_set([[0, 1, 2, 3], [0, 1, 2, 5], [0, 1, 2], [0, 1, 3, 5], [0, 7], [0, 9]], VOCAB)
+
+
+def test_bytes_per_item_counts_weights_gradients_adam_and_logits():
+    assert bytes_per_item(hidden=256, batch=250) == 8 * 256 * 4 + 250 * 6
+
+
+@pytest.mark.parametrize("items,c", [(10, 1), (9, 2), (7, 2), (6, 3), (5, 3), (4, 4), (3, 4), (2, 5), (1, 7)])
+def test_the_smallest_count_whose_items_fit(items, c):
+    # items with count >= c: c=1: 7 tracks + 3 artists = 10; c=2: 5 + 2 = 7; c=3: 3 + 2 = 5;
+    # c=4: 2 + 1 = 3; c=5, 6: 1 + 1 = 2; c=7: 0
+    if c == 7:
+        with pytest.raises(PipelineError, match="raise dense_memory_mb"):
+            choose(TRAIN, memory_mb=items * 100 / 2**20, per_item=100)
+        return
+    dense = choose(TRAIN, memory_mb=items * 100 / 2**20, per_item=100)
+    assert dense.min_count == c and dense.n_items <= items
+    counts = np.diff(TRAIN.tracks.tocsc().indptr)
+    assert set(dense.tracks.tolist()) == set(np.flatnonzero(counts >= c).tolist())
+    assert (np.diff(counts[dense.tracks]) <= 0).all()  # most frequent first
+    assert dense.track_count.tolist() == counts[dense.tracks].tolist() and dense.n_train == len(TRAIN)
+
+
+def test_view_renumbers_columns_and_keeps_positions_and_counts():
+    dense = choose(TRAIN, memory_mb=7 * 100 / 2**20, per_item=100)  # c = 2: tracks 0, 1, 2, 3, 5; artists 0, 1
+    ps = make_set([[7, 3, 0], [9]], VOCAB, holdouts=[[5, 11], [1]], category=[4, 2])
+    view = dense.view(ps)
+    assert view.tracks.shape == (2, 5) and view.artists.shape == (2, 2)
+    new = {int(t): i for i, t in enumerate(dense.tracks)}
+    assert dict(zip(view.tracks[0].indices.tolist(), view.tracks[0].data.tolist())) == {new[3]: 2, new[0]: 3}
+    assert view.tracks[1].nnz == 0 and view.holdout[0].indices.tolist() == [new[5]]
+    assert view.n_holdouts.tolist() == [2, 1] and view.n_seeds.tolist() == ps.n_seeds.tolist()
+    assert dense.catalogue_ids(np.array([[new[5], -1, new[0]]])).tolist() == [[5, -1, 0]]
+    assert coverage(dense, ps) == {"catalogue": 1.0, "dense": round(2 / 3, 4)}  # 5 and 1 of 5, 11, 1
+    with pytest.raises(PipelineError, match="retrain"):
+        dense.view(make_set([[0]], make_vocab(16)))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    dense = choose(TRAIN, memory_mb=1.0, per_item=100)
+    dense.save(tmp_path)
+    back = DenseVocab.load(tmp_path)
+    for field in ("tracks", "artists", "track_count"):
+        assert np.array_equal(getattr(back, field), getattr(dense, field))
+    assert (back.n_catalogue_tracks, back.n_catalogue_artists, back.min_count, back.n_train) == (12, 3, 1, 6)
+    assert np.allclose(back.track_prior, dense.track_count / 6)
