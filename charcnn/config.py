@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from common.config import from_dict, load_toml
 from common.errors import PipelineError
 
 
@@ -41,10 +39,3 @@ class TitleConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise PipelineError(f"[charcnn]: out-of-range value(s) for {', '.join(bad)}")
-
-
-def load_title_config(path: str | Path | None) -> TitleConfig:
-    """The `[charcnn]` section of a pipeline TOML; defaults when no file is given or the section is absent."""
-    if path is None:
-        return TitleConfig()
-    return from_dict(TitleConfig, load_toml(path).get("charcnn"), f"{path} [charcnn]")

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from common.progress import progress
 
 from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
@@ -189,7 +189,8 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         val = val.subset(_val_rows(val, cfg))
     else:
         train, val = art.playlists("all"), None
-        cfg = dataclasses.replace(cfg, updates=selected_updates(read_json(Path(refit_from) / HISTORY_FILE), cfg))
+        history = read_json(Path(refit_from) / HISTORY_FILE) if distributed.is_main() else None
+        cfg = dataclasses.replace(cfg, updates=selected_updates(distributed.broadcast_from_main(history), cfg))
     rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
     if rows.size == 0:
         raise PipelineError(f"{art.folder / 'train.npz'}: no training playlist has a usable title")
@@ -223,9 +224,8 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
         model.train()
         start, losses = time.perf_counter(), []
-        for b in tqdm(batches.period(period, n_upd), total=n_upd, leave=False,
-                      desc=f"title period {period + 1}/{n_periods}", mininterval=2.0,
-                      disable=not distributed.is_main()):
+        for b in progress(batches.period(period, n_upd), total=n_upd, desc=f"title period {period + 1}/{n_periods}",
+                          unit="updates", disable=not distributed.is_main()):
             losses.append(_step(model, encoder, opt, dae, chars_all, b, cfg, dev))
         train_s = time.perf_counter() - start
         validated = val is not None and len(val) > 0

@@ -6,10 +6,13 @@ import sys
 from typing import Callable
 
 from common.errors import PipelineError
+from common.progress import HideOnTerminal
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(HideOnTerminal())
     try:
         code = main(argv)
     except PipelineError as exc:

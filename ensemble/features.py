@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm import tqdm
+from common.progress import progress as progress_of
 
 from baselines.models import BaselineConfig, Popularity, TitlePopularity, binary, sample_rows
 from ensemble.candidates import Candidates, SourceList, lookup_csr
@@ -206,7 +206,7 @@ def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: 
     ns = np.diff(seeds.indptr)
     sq_pop = np.sqrt(np.maximum(pop, 1.0))
     bounds = _blocks(ns, cands.counts(), cells)
-    for a, b in tqdm(list(zip(bounds[:-1], bounds[1:])), desc=prefix, disable=not progress, mininterval=5):
+    for a, b in progress_of(list(zip(bounds[:-1], bounds[1:])), desc=prefix, unit="blocks", disable=not progress):
         p0, p1 = int(cands.indptr[a]), int(cands.indptr[b])
         s0, s1 = int(seeds.indptr[a]), int(seeds.indptr[b])
         if p0 == p1 or s0 == s1:

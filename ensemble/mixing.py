@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Protocol
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm import tqdm
+from common.progress import Progress
 
 from common.errors import PipelineError
 from common.topk import topk_excluding
@@ -97,7 +97,7 @@ def recommend_mixed(ps: PlaylistSet, title_model: TitleFn | None, daes: Mapping[
         if name not in daes and bool((w_p[rows] > 0).any()):
             raise PipelineError(f"no autoencoder for scheme {name!r} (loaded: {', '.join(sorted(daes)) or 'none'})")
     start = time.perf_counter()
-    with torch.no_grad(), tqdm(total=len(ps), desc="mixing", unit="pl", leave=False, mininterval=2.0) as bar:
+    with torch.no_grad(), Progress(len(ps), "mixing", "playlists") as bar:
         for name, rows_all in groups.items():
             for lo in range(0, len(rows_all), batch):
                 rows = rows_all[lo:lo + batch]

@@ -16,11 +16,12 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
-from tqdm import tqdm
+from common.progress import progress as progress_of
 
-from common.config import from_dict
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
+from common.config import from_dict
+from ensemble.config import CANDIDATE_KEYS, RerankConfig
 from ensemble.candidates import (ArtistKNN, Candidates, SourceList, as_source, candidate_recall, is_member,
                                  merge_candidates)
 from ensemble.features import FeatureContext, build_features
@@ -29,48 +30,9 @@ from preprocess.artifacts import Artifacts, PlaylistSet
 log = logging.getLogger("rerank")
 
 N_RECS = 500
-CANDIDATE_KEYS = ("depth", "default_depth", "cold_depth", "candidates", "list_depth")
 MODEL_FILE = "reranker.txt"
 META_FILE = "reranker.json"
 IMPORTANCE_FILE = "importance.json"
-
-
-@dataclass
-class RerankConfig:
-    depth: dict[str, int] = field(default_factory=dict)  # N: top-N of each named source join the union
-    default_depth: int = 1000  # N for sources not named in `depth`
-    cold_depth: dict[str, int] = field(default_factory=dict)  # N per source, playlists without a seed in the vocabulary
-    candidates: int = 1000  # candidates per playlist after the union, all of them reranked
-    list_depth: int = 1000  # top-k taken from scorer sources (deeper lists cover more candidates with scores)
-    valid_fraction: float = 0.2  # share of the validation playlists kept for early stopping
-    negatives: int = 0  # random non-withheld candidates kept per training playlist (0 = all)
-    seed: int = 0
-    num_threads: int = 2
-    rounds: int = 600
-    early_stopping: int = 40
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_data_in_leaf: int = 100
-    feature_fraction: float = 0.8
-    lambda_l2: float = 1.0
-    truncation_level: int = 100  # lambdarank looks at pairs reaching the top this many places
-    eval_at: int = 500  # NDCG@k for early stopping: the challenge scores 500 places
-    artist_alpha: float = 0.5  # artist kNN source: seed-artist popularity damping
-    artist_beta: float = 0.3  # artist kNN source: candidate popularity damping
-    cooc_cells: int = 20_000_000  # dense seed x candidate block size for co-occurrence features
-    cooc_max_playlists: int = 1000  # co-occurrence features read at most this many playlists per seed (0 = all)
-    chunk: int = 2000  # playlists reranked at a time (bounds memory)
-
-
-def rerank_config(data: dict | None, where: str = "[rerank]") -> RerankConfig:
-    cfg = from_dict(RerankConfig, data, where)
-    for name in ("depth", "cold_depth"):
-        bad = {k: v for k, v in getattr(cfg, name).items() if not isinstance(v, int) or isinstance(v, bool) or v < 0}
-        if bad:
-            raise PipelineError(f"{where}.{name}: expected non-negative integers, got {bad}")
-    if cfg.candidates < 1 or not 0.0 < cfg.valid_fraction < 1.0:
-        raise PipelineError(f"{where}: candidates must be >= 1 and valid_fraction in (0, 1)")
-    return cfg
 
 
 @dataclass
@@ -205,7 +167,7 @@ def _chunk_features(ctx: FeatureContext, ps: PlaylistSet, srcs: list[SourceList]
                     cfg: RerankConfig, progress: bool = False):
     """(first row, end row, first pair, end pair, features, names) per chunk of cfg.chunk playlists."""
     starts = list(range(0, len(ps), cfg.chunk))
-    for a in tqdm(starts, desc="features", unit="chunk", disable=not progress):
+    for a in progress_of(starts, desc="features", unit="chunks", disable=not progress):
         b = min(a + cfg.chunk, len(ps))
         p0, p1 = int(cands.indptr[a]), int(cands.indptr[b])
         if p0 == p1:
@@ -278,7 +240,7 @@ def load_reranker(out_dir: str | Path) -> Reranker:
     except lgb.basic.LightGBMError as exc:
         raise PipelineError(f"{path}: unreadable LightGBM model ({exc})") from None
     try:
-        cfg = rerank_config(meta["config"], f"{out_dir / META_FILE} config")
+        cfg = from_dict(RerankConfig, meta["config"], f"{out_dir / META_FILE} config")
         features, sources = list(meta["features"]), list(meta["sources"])
     except (KeyError, TypeError):
         raise PipelineError(f"{out_dir / META_FILE}: expected features, sources and config") from None

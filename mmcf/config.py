@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from common.config import from_dict, load_toml
+from common.config import from_dict
 from common.errors import PipelineError
 from preprocess.categories import BY_ID
 
@@ -80,6 +79,9 @@ class MMCFConfig:
     # Training memory of the largest autoencoder (mmcf/dense.py): it sets the dense vocabulary, every
     # item in >= c training playlists for the smallest c that fits. Time per update grows with it too.
     dense_memory_mb: float = 400.0
+    # Every scheme's update budgets are multiplied by this: a smoke test or a rehearsal cuts them, the
+    # full MPD raises them, without copying the scheme table.
+    updates_scale: float = 1.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 
     def __post_init__(self) -> None:
@@ -90,6 +92,7 @@ class MMCFConfig:
                   "init": self.init in INITS, "init_row_norm": self.init_row_norm > 0, "threads": self.threads >= 0,
                   "long_seeds": self.long_seeds >= 0, "recent_seeds": self.recent_seeds >= 0,
                   "predict_batch": self.predict_batch > 0, "dense_memory_mb": self.dense_memory_mb > 0,
+                  "updates_scale": self.updates_scale > 0,
                   "schemes": len(self.schemes) > 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -104,6 +107,11 @@ class MMCFConfig:
         served = [c for s in self.schemes for c in s.categories]
         if len(set(served)) != len(served):
             raise PipelineError("[mmcf.schemes]: a category is served by more than one scheme")
+
+    def updates(self, scheme: SchemeConfig) -> tuple[int, int]:
+        """(tied, untied) updates the scheme trains for, after updates_scale (untied 0 when tied only)."""
+        untied = scheme.untied_updates if scheme.untied else 0
+        return round(scheme.tied_updates * self.updates_scale), round(untied * self.updates_scale)
 
     def scheme(self, name: str) -> SchemeConfig:
         for s in self.schemes:
@@ -133,14 +141,3 @@ def _check_scheme(s: SchemeConfig) -> None:
         problems.append("update counts must be >= 0")
     if problems:
         raise PipelineError(f"{where}: {'; '.join(problems)}")
-
-
-def config_from_section(section: dict[str, Any] | None, where: str = "[mmcf]") -> MMCFConfig:
-    return from_dict(MMCFConfig, section, where)
-
-
-def load_config(path: str | Path | None) -> MMCFConfig:
-    """The `[mmcf]` section of a pipeline TOML; defaults when no file is given or the section is absent."""
-    if path is None:
-        return MMCFConfig()
-    return config_from_section(load_toml(path).get("mmcf"), f"{path} [mmcf]")

@@ -111,12 +111,14 @@ def choose(train: PlaylistSet, memory_mb: float, per_item: int) -> DenseVocab:
                       n_train=len(train))
 
 
-def coverage(dense: DenseVocab, val: PlaylistSet) -> dict[str, float]:
-    """Share of the validation playlists' withheld tracks that the catalogue and the dense
-    vocabulary hold (the rest no model of that kind can recommend)."""
+def coverage(dense: DenseVocab, val: PlaylistSet, train: PlaylistSet) -> dict[str, float]:
+    """Share of the validation playlists' withheld entries that training holds at all (what the
+    sparse models can reach) and that the dense vocabulary holds (what the dense models can reach)."""
     total = max(int(val.n_holdouts.sum()), 1)
-    in_dense = np.isin(val.holdout.tocsr().indices, dense.tracks).sum()
-    return {"catalogue": round(val.holdout.nnz / total, 4), "dense": round(float(in_dense) / total, 4)}
+    held = val.holdout.tocsr().indices
+    seen = np.diff(train.tracks.tocsc().indptr) > 0
+    return {"trained": round(float(seen[held].sum()) / total, 4),
+            "dense": round(float(np.isin(held, dense.tracks).sum()) / total, 4)}
 
 
 def _most_frequent(count: np.ndarray, c: int) -> np.ndarray:

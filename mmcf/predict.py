@@ -21,7 +21,8 @@ import torch
 
 from common.errors import PipelineError
 from common.io import read_json
-from mmcf.config import MMCFConfig, config_from_section
+from common.config import from_dict
+from mmcf.config import MMCFConfig
 from mmcf.dense import DenseVocab
 from mmcf.model import DAE, Bag
 from preprocess.artifacts import PlaylistSet, Vocab
@@ -66,7 +67,7 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
     """The trained models of `out_dir` (all of the config's schemes unless `schemes` names some)."""
     out_dir = Path(out_dir)
     meta = read_json(out_dir / CONFIG_FILE)
-    cfg = config_from_section(meta.get("config"), f"{out_dir / CONFIG_FILE} config")
+    cfg = from_dict(MMCFConfig, meta.get("config"), f"{out_dir / CONFIG_FILE} config")
     device = resolve_device(device)
     models = {}
     for name in schemes or [s.name for s in cfg.schemes]:

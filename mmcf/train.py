@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm import tqdm
+from common.progress import Progress
 
 from common import distributed
 from common.errors import PipelineError
@@ -203,9 +203,10 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
             log.info("%s: already trained (%s), skipping", scheme.name, final)
             return json.loads(blob["summary"])
     bf16 = use_bf16(cfg.precision, device)
-    phases = [("tied", scheme.tied_updates, cfg.tied_lr)]
+    tied_updates, untied_updates = cfg.updates(scheme)
+    phases = [("tied", tied_updates, cfg.tied_lr)]
     if scheme.untied:
-        phases.append(("untied", scheme.untied_updates, cfg.untied_lr))
+        phases.append(("untied", untied_updates, cfg.untied_lr))
     rows = val_rows(val, scheme, cfg) if val is not None else np.zeros(0, dtype=np.int64)
     if len(rows) == 0 and val is not None:
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
@@ -230,8 +231,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
         batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi))
         gen = torch.Generator(device=device)
         losses: list[float] = []
-        bar = tqdm(total=n_updates, initial=st["update"], desc=f"{scheme.name} {phase}", unit="upd", leave=False,
-                   disable=not distributed.is_main())
+        bar = Progress(n_updates, f"{scheme.name} {phase}", "updates", initial=st["update"],
+                       disable=not distributed.is_main())
         lo, hi = distributed.shard(cfg.batch_size)
         share = (hi - lo) / cfg.batch_size
         while st["update"] < n_updates:
@@ -308,13 +309,14 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
         train, val = artifacts.playlists("train"), artifacts.playlists("val")
     else:
         train, val = artifacts.playlists("all"), None
-        cfg = refit_config(cfg, read_json(Path(refit_from) / SUMMARY_FILE), Path(refit_from) / SUMMARY_FILE)
+        path = Path(refit_from) / SUMMARY_FILE  # rank 0 writes it last: the others wait for its copy
+        cfg = refit_config(cfg, distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None), path)
     dense = dense_vocab.choose(train, cfg.dense_memory_mb, dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size))
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
             "catalogue_tracks": vocab.n_tracks, "catalogue_artists": vocab.n_artists,
             "training_mb": round(dense.n_items * dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size) / 2**20)}
     if val is not None:
-        info["val_holdout_coverage"] = dense_vocab.coverage(dense, val)
+        info["val_holdout_coverage"] = dense_vocab.coverage(dense, val, train)
     log.info("dense vocabulary: %s", info)
     if distributed.is_main():
         dense.save(out_dir)
@@ -357,13 +359,13 @@ def refit_config(cfg: MMCFConfig, summary: dict, where: Path) -> MMCFConfig:
     for s in cfg.schemes:
         if s.name not in summary.get("schemes", {}):
             raise PipelineError(f"{where}: no scheme {s.name!r} to refit from; train it first")
-        tied, untied = selected_updates(summary["schemes"][s.name], s)
+        tied, untied = selected_updates(summary["schemes"][s.name], cfg.updates(s))
         schemes.append(dataclasses.replace(s, tied_updates=tied, untied_updates=untied, untied=untied > 0))
-    return dataclasses.replace(cfg, schemes=schemes)
+    return dataclasses.replace(cfg, schemes=schemes, updates_scale=1.0)
 
 
-def selected_updates(scheme_summary: dict, scheme: SchemeConfig) -> tuple[int, int]:
-    """(tied, untied) updates of the selected model; the configured budgets when nothing was scored."""
+def selected_updates(scheme_summary: dict, budgets: tuple[int, int]) -> tuple[int, int]:
+    """(tied, untied) updates of the selected model; the budgets trained for when nothing was scored."""
     def best(phase: str) -> int:
         checks = [h for h in scheme_summary["history"] if h["phase"] == phase and h["val_r_precision"] is not None
                   and np.isfinite(h["val_r_precision"])]
@@ -371,7 +373,7 @@ def selected_updates(scheme_summary: dict, scheme: SchemeConfig) -> tuple[int, i
 
     tied = best("tied")
     if tied < 0:
-        return scheme.tied_updates, scheme.untied_updates if scheme.untied else 0
+        return budgets
     return tied, best("untied") if scheme_summary["best_phase"] == "untied" else 0
 
 
@@ -418,8 +420,9 @@ def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistS
     st["history"].append({"phase": phase, "update": st["update"], "loss": float(np.mean(losses)) if losses else None,
                           "val_r_precision": r, "val_ndcg": metrics["ndcg"], "improved": bool(improved),
                           "seconds": round(time.perf_counter() - t0, 2)})
-    log.info("%s update %d: loss %s, val R-precision %.4f NDCG %.4f%s", phase, st["update"],
-             f"{np.mean(losses):.2f}" if losses else "-", r, metrics["ndcg"], " (kept)" if improved else "")
+    scored = f"val R-precision {r:.4f} NDCG {metrics['ndcg']:.4f}" if not np.isnan(r) else "not validated"
+    log.info("%s update %d: loss %s, %s%s", phase, st["update"], f"{np.mean(losses):.2f}" if losses else "-",
+             scored, " (kept)" if improved else "")
 
 
 class _Once:

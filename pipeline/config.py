@@ -7,10 +7,10 @@ from pathlib import Path
 from baselines.als import ALSConfig
 from baselines.models import BaselineConfig
 from charcnn.config import TitleConfig
-from common.config import from_dict, load_toml
+from common.config import load_config, to_dict
 from common.errors import PipelineError
-from ensemble.ranker import RerankConfig, rerank_config
-from mmcf.config import MMCFConfig, config_from_section
+from ensemble.config import RerankConfig
+from mmcf.config import MMCFConfig
 from preprocess.build import BuildConfig
 
 # stage -> the lists it adds (run.final picks one of them for the submission)
@@ -46,32 +46,26 @@ class PipelineConfig:
     mmcf: MMCFConfig
     charcnn: TitleConfig
     rerank: RerankConfig
-    sections: dict  # the raw TOML, hashed into stage keys
+
+    def section(self, name: str) -> dict:
+        """A section's resolved settings (defaults included): what stage keys hash, so a config that
+        states a default and one that leaves it out give the same key."""
+        return to_dict(getattr(self, name))
 
 
-def load_pipeline_config(path: Path) -> PipelineConfig:
-    raw = load_toml(path)
-    known = {"run", "preprocess", "baselines", "als", "mmcf", "charcnn", "rerank"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise PipelineError(f"{path}: unknown section(s) {', '.join(unknown)}")
-    run = from_dict(RunConfig, raw.get("run"), f"{path} [run]")
+def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
+    """Every section of a config (common.config.load_config: base configs merged, every layer's
+    sections and keys checked naming the file) plus the checks across sections; None: defaults."""
+    sections = load_config(path)
+    where = Path(path) if path is not None else Path("(defaults)")
+    run = sections["run"]
     bad = [s for s in run.stages if s not in MODEL_STAGES]
     if bad:
-        raise PipelineError(f"{path} [run].stages: unknown stage(s) {', '.join(bad)}; known: {', '.join(MODEL_STAGES)}")
+        raise PipelineError(f"{where} [run].stages: unknown stage(s) {', '.join(bad)}; known: {', '.join(MODEL_STAGES)}")
     if "charcnn" in run.stages and "mmcf" not in run.stages:
-        raise PipelineError(f"{path} [run].stages: charcnn mixes with the autoencoder, so it needs the mmcf stage")
+        raise PipelineError(f"{where} [run].stages: charcnn mixes with the autoencoder, so it needs the mmcf stage")
     offered = [m for s in run.stages for m in MODEL_STAGES[s]]
     if run.final not in offered:
-        raise PipelineError(f"{path} [run].final: {run.final!r} is not made by the stages {run.stages}; "
+        raise PipelineError(f"{where} [run].final: {run.final!r} is not made by the stages {run.stages}; "
                             f"choose one of {', '.join(offered)}")
-    return PipelineConfig(
-        path=path, run=run,
-        preprocess=from_dict(BuildConfig, raw.get("preprocess"), f"{path} [preprocess]"),
-        baselines=from_dict(BaselineConfig, raw.get("baselines"), f"{path} [baselines]"),
-        als=from_dict(ALSConfig, raw.get("als"), f"{path} [als]"),
-        mmcf=config_from_section(raw.get("mmcf"), f"{path} [mmcf]"),
-        charcnn=from_dict(TitleConfig, raw.get("charcnn"), f"{path} [charcnn]"),
-        rerank=rerank_config(raw.get("rerank"), f"{path} [rerank]"),
-        sections=raw,
-    )
+    return PipelineConfig(path=where, **sections)

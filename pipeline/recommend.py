@@ -92,7 +92,7 @@ class Recommender:
         if neural:
             scorers |= _neural_scorers(art, *neural, device)
             final = "mmcf" if "mmcf" in scorers else "dae"
-        if "mmcf" in scorers and (run / "rerank" / "model").is_dir():
+        if "mmcf" in scorers and (run / "ensemble" / "rerank").is_dir():
             scorers["rerank"] = _rerank_scorer(run, art, train, scorers, baselines, neural[0])
             final = "rerank"
         return cls(art=art, scorers=scorers, final=final)
@@ -179,16 +179,17 @@ def _rerank_scorer(run: Path, art: Artifacts, train: PlaylistSet, scorers: dict,
     from ensemble.features import FeatureContext
     from ensemble.ranker import load_reranker, own_sources, rerank_with
     from mmcf.dense import DenseVocab
-    from pipeline.runner import LIST_DEPTH
+    from pipeline.stages import LIST_DEPTH
 
-    model = load_reranker(run / "rerank" / "model")
+    model = load_reranker(run / "ensemble" / "rerank")
     ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed,
                                dense_tracks=DenseVocab.load(dae_dir).tracks)
     fixed = baselines | own_sources(train, model.cfg)
 
     def rerank(ps):
         mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)
-        ids, scores = rerank_with(model, ctx, ps, fixed | {"mmcf": mmcf}, model.cfg)
+        sources = {name: src for name, src in (fixed | {"mmcf": mmcf}).items() if name in model.sources}
+        ids, scores = rerank_with(model, ctx, ps, sources, model.cfg)
         out = np.full(art.vocab.n_tracks, -np.inf, dtype=np.float32)
         keep = ids[0] >= 0
         out[ids[0][keep]] = scores[0][keep]

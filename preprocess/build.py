@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.cli import run_cli
-from common.config import from_dict, load_toml
+from common.config import load_section
 from common.errors import PipelineError
 from common.io import write_json
 from preprocess.artifacts import (FORMAT_VERSION, Artifacts, PlaylistSet, Vocab, load_artifacts, save_playlists,
@@ -58,26 +58,17 @@ class BuildConfig:
     seed: int = 0
     workers: int = 2  # processes parsing slices
 
-    def check(self, where: str) -> None:
+    def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             lowest = 1 if f.name in ("min_track_count", "min_artist_count", "max_train_len") else 0
             if f.name != "seed" and getattr(self, f.name) < lowest:
-                raise PipelineError(f"{where}: {f.name} must be >= {lowest}, got {getattr(self, f.name)}")
-
-
-def load_config(path: str | Path | None) -> BuildConfig:
-    if path is None:
-        return BuildConfig()
-    cfg = from_dict(BuildConfig, load_toml(path).get("preprocess"), f"{path} [preprocess]")
-    cfg.check(f"{path} [preprocess]")
-    return cfg
+                raise PipelineError(f"[preprocess]: {f.name} must be >= {lowest}, got {getattr(self, f.name)}")
 
 
 def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = None,
           challenge: str | Path | None = None) -> Artifacts:
     """Build the artifact folder `out_dir` from the MPD slices in `mpd_dir` and return it loaded."""
     cfg = cfg or BuildConfig()
-    cfg.check("build config")
     mpd_dir, out_dir = Path(mpd_dir), Path(out_dir)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -328,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--challenge", type=Path, help="challenge_set.json whose seeds to map into the vocabulary")
     ap.add_argument("--config", type=Path, help="TOML file with a [preprocess] section (defaults otherwise)")
     args = ap.parse_args(argv)
-    build(args.mpd, args.out, load_config(args.config), args.challenge)
+    build(args.mpd, args.out, load_section(args.config, "preprocess"), args.challenge)
     return 0
 
 

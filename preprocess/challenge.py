@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from tqdm import tqdm
+from common.progress import progress
 
 from common.cli import run_cli
 from common.errors import PipelineError
@@ -210,8 +210,8 @@ def _write_train(out: Path, tasks: list[tuple[Path, dict]], workers: int) -> lis
         buffer: list[bytes] = []
         info: dict = {}
         written = 0
-        for src_info, kept, chosen in tqdm(map_ordered(_split_slice, tasks, workers), total=len(tasks),
-                                           desc="challenge: pass 2", unit="slice", disable=None):
+        for src_info, kept, chosen in progress(map_ordered(_split_slice, tasks, workers), total=len(tasks),
+                                               desc="challenge: pass 2", unit="slices"):
             info = info or (src_info if isinstance(src_info, dict) else {"version": "v1"})
             picked.extend(chosen)
             buffer.extend(kept)

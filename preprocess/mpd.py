@@ -18,7 +18,7 @@ from typing import Annotated, Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import msgspec
-from tqdm import tqdm
+from common.progress import progress
 
 from common.errors import PipelineError
 
@@ -525,8 +525,8 @@ def scan(folder: str | Path, workers: int = 2, desc: str = "reading slices") -> 
     t_name, t_artist, t_album, t_dur, a_name = [], [], [], [], []
     pl_cols: dict[str, list] = {k: [] for k in ("pid", "name", "has_name", "num_tracks", "lengths", "slice_of")}
     e_cols: dict[str, list] = {k: [] for k in ("track", "first_track", "first_artist")}
-    for i, sl in enumerate(tqdm(map_ordered(read_slice_ids, files, workers), total=len(files),
-                                desc=desc, unit="slice", disable=None)):
+    for i, sl in enumerate(progress(map_ordered(read_slice_ids, files, workers), total=len(files), desc=desc,
+                                    unit="slices")):
         a_gid, a_new = artists.add(sl.path, sl.artist_key, sl.artist_id)
         a_name.append(_objects(sl.artist_name.take(a_new)))
         b_gid, _ = albums.add(sl.path, sl.album_key, sl.album_id)

@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm import tqdm
+from common.progress import progress
 
 from common.cli import run_cli
 from common.errors import PipelineError
@@ -159,7 +159,7 @@ def artist_map(folder: str | Path, wanted: set[str]) -> dict[str, str]:
     wanted = set(wanted)
     found: dict[str, str] = {}
     start, read = time.perf_counter(), 0
-    for path in tqdm(files, desc="MPD artists", unit="slice", disable=None if wanted else True):
+    for path in progress(files, desc="MPD artists", unit="slices", disable=not wanted):
         if not wanted:
             break
         read += 1

@@ -1,4 +1,5 @@
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,3 +99,48 @@ def test_attach_section_writes_beside_the_report_and_links_once(tmp_path):
     assert path.read_text() == "second\n"
     report = (tmp_path / "report.md").read_text()
     assert report.count("](extra.md)") == 1 and "## Extra models" in report and "bench/x.py" in report
+
+
+def test_progress_logs_counts_rate_and_eta_when_not_on_a_terminal(caplog, monkeypatch):
+    from common import progress as progress_mod
+
+    monkeypatch.setattr(progress_mod, "on_terminal", lambda: False)
+    clock = iter([0.0, 10.0, 40.0, 70.0, 80.0])
+    monkeypatch.setattr(progress_mod.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="progress"):
+        with progress_mod.Progress(4, "scheme a", "updates", every=30.0) as bar:
+            for _ in range(3):
+                bar.update()  # at 10 s (quiet), 40 s and 70 s (a line each)
+    lines = [r.getMessage() for r in caplog.records if r.name == "progress"]
+    assert lines == ["scheme a: 2/4 updates in 40 s (0.05/s, ETA 40 s)",
+                     "scheme a: 3/4 updates in 70 s (0.04/s, ETA 23 s)",
+                     "scheme a: done, 3/4 updates in 80 s (0.04/s, ETA 27 s)"]
+
+
+def test_progress_lines_are_hidden_from_a_terminal_console_only(monkeypatch):
+    from common import progress as progress_mod
+
+    record = logging.LogRecord("progress", logging.INFO, __file__, 1, "x", None, None)
+    other = logging.LogRecord("run", logging.INFO, __file__, 1, "x", None, None)
+    monkeypatch.setattr(progress_mod, "on_terminal", lambda: True)
+    assert not progress_mod.HideOnTerminal().filter(record) and progress_mod.HideOnTerminal().filter(other)
+    monkeypatch.setattr(progress_mod, "on_terminal", lambda: False)
+    assert progress_mod.HideOnTerminal().filter(record)
+
+
+def test_config_layers_merge_over_a_named_base_and_checks_name_the_file(tmp_path):
+    from common.config import load_config, load_layers
+
+    (tmp_path / "base.toml").write_text('[mmcf]\nhidden = 64\neval_every = 7\n[run]\nseed = 3\n')
+    (tmp_path / "top.toml").write_text('base = "base.toml"\n[mmcf]\nhidden = 32\n')
+    merged, layers = load_layers(tmp_path / "top.toml")
+    assert merged == {"mmcf": {"hidden": 32, "eval_every": 7}, "run": {"seed": 3}}
+    assert [p.name for p, _ in layers] == ["top.toml", "base.toml"]
+    cfg = load_config(tmp_path / "top.toml")
+    assert (cfg["mmcf"].hidden, cfg["mmcf"].eval_every, cfg["run"].seed, cfg["charcnn"].updates) == (32, 7, 3, 500)
+    (tmp_path / "base.toml").write_text('[mmfc]\nhidden = 64\n')
+    with pytest.raises(PipelineError, match=r"base\.toml: unknown section\(s\) mmfc"):
+        load_config(tmp_path / "top.toml")
+    (tmp_path / "base.toml").write_text('base = "top.toml"\n')
+    with pytest.raises(PipelineError, match="cycle"):
+        load_config(tmp_path / "top.toml")

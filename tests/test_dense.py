@@ -42,7 +42,9 @@ def test_view_renumbers_columns_and_keeps_positions_and_counts():
     assert view.tracks[1].nnz == 0 and view.holdout[0].indices.tolist() == [new[5]]
     assert view.n_holdouts.tolist() == [2, 1] and view.n_seeds.tolist() == ps.n_seeds.tolist()
     assert dense.catalogue_ids(np.array([[new[5], -1, new[0]]])).tolist() == [[5, -1, 0]]
-    assert coverage(dense, ps) == {"catalogue": 1.0, "dense": round(2 / 3, 4)}  # 5 and 1 of 5, 11, 1
+    # withheld 5, 11, 1: training holds 5 and 1, the dense vocabulary too
+    assert coverage(dense, ps, TRAIN) == {"trained": round(2 / 3, 4), "dense": round(2 / 3, 4)}
+    assert coverage(choose(TRAIN, memory_mb=3 * 100 / 2**20, per_item=100), ps, TRAIN)["dense"] == round(1 / 3, 4)
     with pytest.raises(PipelineError, match="retrain"):
         dense.view(make_set([[0]], make_vocab(16)))
 

@@ -27,7 +27,7 @@ from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
 from common import distributed
 from common.errors import PipelineError
-from common.io import write_json
+from common.io import load_npz, write_json
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE
 from mmcf.predict import MMCFModels
@@ -61,6 +61,7 @@ def _write_artifacts(folder: Path) -> None:
     save_vocab(folder / "vocab.npz", vocab)
     save_playlists(folder / "train.npz", train)
     save_playlists(folder / "val.npz", val)
+    save_playlists(folder / "val_full.npz", make_set(vlists, vocab, titles=vtitles))
     write_json(folder / "manifest.json", {"format_version": FORMAT_VERSION, "fingerprint": vocab.fingerprint})
 
 
@@ -170,10 +171,11 @@ def test_rank_zero_alone_writes_what_one_process_writes(runs):
 
 
 def test_torchrun_entry_point(runs, tmp_path):
-    """`torchrun -m mmcf` end to end: two processes, one table, the scheme's model written."""
+    """`torchrun -m mmcf` end to end: two processes, one table, the scheme selected and refit, lists written."""
     (tmp_path / "cfg.toml").write_text(
         "[mmcf]\nhidden = 8\nbatch_size = 9\neval_every = 2\nval_playlists = 20\nprecision = \"fp32\"\n"
-        f"[[mmcf.schemes]]\nname = \"{SCHEME}\"\ncategories = [8, 10]\ntied_updates = 2\nuntied_updates = 2\n")
+        f"[[mmcf.schemes]]\nname = \"{SCHEME}\"\ncategories = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+        "tied_updates = 2\nuntied_updates = 2\n")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
                            "-m", "mmcf", "--artifacts", str(runs["folder"]), "--out", str(tmp_path / "out"),
@@ -182,7 +184,9 @@ def test_torchrun_entry_point(runs, tmp_path):
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr[-8000:]
     assert proc.stdout.count("all ") == 1  # rank 0 alone prints the table
-    assert (tmp_path / "out" / f"{SCHEME}.pt").exists()
+    for folder in ("models", "refit"):
+        assert (tmp_path / "out" / folder / f"{SCHEME}.pt").exists()
+    assert set(load_npz(tmp_path / "out" / "dae.npz")) == {"val_ids", "val_scores"}  # no challenge set built
 
 
 def test_shards_cover_the_batch_and_differ_by_at_most_one():

@@ -14,7 +14,8 @@ import torch
 
 from common.errors import PipelineError
 from mmcf import train as train_mod
-from mmcf.config import MMCFConfig, SchemeConfig, config_from_section, load_config
+from common.config import from_dict, load_section
+from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE, Bag, Target, weighted_bce_with_logits
 from mmcf.predict import dae_scores, encode_inputs, load_models, predict, route
 from mmcf.train import Batcher, principal_directions, train_all
@@ -396,14 +397,21 @@ def test_refit_trains_every_playlist_for_the_updates_selection_kept(data, tmp_pa
 
 
 def test_selected_updates_hand_cases():
-    scheme = SchemeConfig("s", [1], tied_updates=30, untied_updates=20)
+    budgets = (30, 20)
     hist = [{"phase": "tied", "update": 10, "val_r_precision": 0.1}, {"phase": "tied", "update": 20, "val_r_precision": 0.3},
             {"phase": "tied", "update": 30, "val_r_precision": 0.3}, {"phase": "untied", "update": 10, "val_r_precision": 0.35},
             {"phase": "untied", "update": 20, "val_r_precision": 0.2}]
-    assert train_mod.selected_updates({"history": hist, "best_phase": "untied"}, scheme) == (20, 10)
-    assert train_mod.selected_updates({"history": hist[:3], "best_phase": "tied"}, scheme) == (20, 0)
+    assert train_mod.selected_updates({"history": hist, "best_phase": "untied"}, budgets) == (20, 10)
+    assert train_mod.selected_updates({"history": hist[:3], "best_phase": "tied"}, budgets) == (20, 0)
     unscored = [dict(h, val_r_precision=float("nan")) for h in hist]
-    assert train_mod.selected_updates({"history": unscored, "best_phase": "untied"}, scheme) == (30, 20)
+    assert train_mod.selected_updates({"history": unscored, "best_phase": "untied"}, budgets) == (30, 20)
+
+
+def test_updates_scale_multiplies_every_scheme_budget(data, tmp_path):
+    cfg = tiny_cfg(updates_scale=0.5, eval_every=1)  # 5_inorder: 4 tied + 4 untied -> 2 + 2
+    assert cfg.updates(cfg.scheme("5_inorder")) == (2, 2) and cfg.updates(cfg.scheme("0to1_inorder")) == (3, 0)
+    hist = train_all(data, tmp_path, cfg, "cpu", schemes=["5_inorder"])["schemes"]["5_inorder"]["history"]
+    assert [(h["phase"], h["update"]) for h in hist] == [("tied", 1), ("tied", 2), ("untied", 1), ("untied", 2)]
 
 
 def test_refit_needs_a_selected_run(data, tmp_path):
@@ -419,17 +427,21 @@ def test_config_section_with_scheme_table(tmp_path):
     toml.write_text('[mmcf]\neval_every = 7\n[[mmcf.schemes]]\nname = "a"\ncategories = [1, 2, 3, 4, 5]\n'
                     'tied_updates = 3\n[[mmcf.schemes]]\nname = "b"\ncategories = [6, 7, 8, 9, 10]\n'
                     'first_n = "count"\nfirst_n_range = [1, 50]\n')
-    cfg = load_config(toml)
+    cfg = load_section(toml, "mmcf")
     assert cfg.eval_every == 7 and [s.name for s in cfg.schemes] == ["a", "b"]
     assert cfg.schemes[1].first_n_range == [1, 50] and cfg.schemes[0].tied_updates == 3
-    assert [s.name for s in load_config(None).schemes] == ["0to1_inorder", "5_inorder", "10to100_inorder",
+    assert [s.name for s in load_section(None, "mmcf").schemes] == ["0to1_inorder", "5_inorder", "10to100_inorder",
                                                            "25to100_random"]
     for bad, msg in [({"schemes": [{"name": "a", "categories": [1]}, {"name": "b", "categories": [1]}]},
                       "more than one scheme"),
                      ({"schemes": [{"name": "a", "categories": [1], "first_n": "last"}]}, "first_n must be"),
                      ({"hidden_keep": 0}, "hidden_keep"), ({"init": "xavier"}, "init"), ({"epochs": 3}, "unknown key")]:
         with pytest.raises(PipelineError, match=msg):
-            config_from_section(bad)
+            from_dict(MMCFConfig, bad, "[mmcf]")
+    toml.write_text('[mmcf]\n[[mmcf.schemes]]\nname = "a"\ncategories = [1]\ntied_updatez = 3\n')
+    with pytest.raises(PipelineError, match=r"schemes\[0\]: unknown key\(s\) tied_updatez") as err:
+        load_section(toml, "mmcf")
+    assert str(toml) in str(err.value)
 
 
 def test_cli_help_and_one_line_error(tmp_path):

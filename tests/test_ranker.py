@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
+from common.config import from_dict
 from common.errors import PipelineError
 from ensemble.candidates import as_source, is_member, merge_candidates
 from ensemble.features import FeatureContext
 from ensemble.ranker import (IMPORTANCE_FILE, MODEL_FILE, RerankConfig, fill_popular, fit, load_reranker,
-                             rerank, rerank_config, rerank_with, train_reranker)
+                             rerank, rerank_with, train_reranker)
 from preprocess.artifacts import Artifacts, save_playlists
 from report.evaluation import evaluate_ids
 from tests.psfake import make_set, make_vocab
@@ -126,9 +127,9 @@ def test_rerank_refuses_other_sources_and_bad_config(world, trained):
     with pytest.raises(PipelineError, match="trained with sources"):
         rerank_with(model, ctx, val.subset(np.arange(5)), {"item_knn": sources["item_knn"]}, CFG)
     with pytest.raises(PipelineError, match="depth"):
-        rerank_config({"depth": {"item_knn": -3}})
+        from_dict(RerankConfig, {"depth": {"item_knn": -3}}, "[rerank]")
     with pytest.raises(PipelineError, match="unknown key"):
-        rerank_config({"candidate": 10})
+        from_dict(RerankConfig, {"candidate": 10}, "[rerank]")
     with pytest.raises(PipelineError, match="missing"):
         load_reranker(trained[0] / "nowhere")
 

@@ -11,63 +11,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# every stage, with budgets small enough for seconds: determinism and resume cover the models too
-TINY = """
-[run]
-synthetic_playlists = 1500
-test_per_category = 8
-test_title_only = 8
-stages = ["baselines", "mmcf", "charcnn", "rerank"]
-final = "rerank"
-[preprocess]
-min_track_count = 2
-min_artist_count = 2
-val_per_category = 8
-[mmcf]
-hidden = 32
-eval_every = 10
-[[mmcf.schemes]]
-name = "0to1_inorder"
-categories = [1, 2]
-first_n = "fraction"
-first_n_range = [0.0, 0.3]
-untied = false
-tied_updates = 30
-untied_updates = 0
-[[mmcf.schemes]]
-name = "5_inorder"
-categories = [3, 4]
-first_n = "count"
-first_n_range = [1, 50]
-tied_updates = 20
-untied_updates = 10
-[[mmcf.schemes]]
-name = "10to100_inorder"
-categories = [5, 6, 7, 9]
-first_n = "fraction"
-first_n_range = [0.3, 0.6]
-tied_updates = 20
-untied_updates = 10
-[[mmcf.schemes]]
-name = "25to100_random"
-categories = [8, 10]
-first_n = "fraction"
-first_n_range = [1.0, 1.0]
-keep_range = [0.5, 0.8]
-tied_updates = 20
-untied_updates = 10
-[charcnn]
-filters = 16
-updates = 20
-eval_every = 10
-[rerank]
-candidates = 200
-default_depth = 200
-list_depth = 200
-negatives = 50
-rounds = 30
-early_stopping = 10
-"""
+SMOKE = ROOT / "configs" / "smoke.toml"  # every stage, with budgets small enough for seconds
 
 
 def run(out: Path, cfg: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -80,12 +24,9 @@ def run(out: Path, cfg: Path, *extra: str, check: bool = True) -> subprocess.Com
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("run")
-    cfg = folder / "tiny.toml"
-    cfg.write_text(TINY)
-    out = folder / "a"
-    proc = run(out, cfg)
-    return cfg, out, proc
+    out = tmp_path_factory.mktemp("run") / "a"
+    proc = run(out, SMOKE)
+    return SMOKE, out, proc
 
 
 def test_default_run_writes_submission_report_and_table(tiny):
@@ -130,6 +71,55 @@ def test_killed_mid_training_resumes_to_the_same_submission(tiny, tmp_path):
     assert "baselines: up to date, skipped" in resumed.stderr and "mmcf: up to date" not in resumed.stderr
     assert "resuming tied phase at update" in resumed.stderr
     assert (target / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
+
+
+def test_stage_commands_in_order_give_run_py_submission_byte_for_byte(tiny, tmp_path):
+    cfg, out, _ = tiny
+    local, run_dir = out / "data" / "local", tmp_path / "stages"
+    steps = [
+        ["preprocess.build", "--mpd", local / "train", "--challenge", local / "challenge_set.json",
+         "--out", run_dir / "artifacts"],
+        ["baselines", "--artifacts", run_dir / "artifacts", "--out", run_dir / "baselines"],
+        ["mmcf", "--artifacts", run_dir / "artifacts", "--out", run_dir / "mmcf"],
+        ["charcnn", "--artifacts", run_dir / "artifacts", "--dae", run_dir / "mmcf", "--out", run_dir / "charcnn"],
+        ["ensemble", "--run", run_dir],
+        ["submission.write", "--run", run_dir, "--challenge", local / "challenge_set.json"],
+    ]
+    for step in steps:
+        proc = subprocess.run([sys.executable, "-m", *map(str, step), "--config", str(cfg)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, (step[0], proc.stderr[-2000:])
+    assert (run_dir / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
+
+
+def test_a_stage_command_without_its_inputs_names_the_missing_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ensemble", "--run", str(tmp_path), "--config", str(SMOKE)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "manifest.json: missing" in proc.stderr
+
+
+ENTRY_POINTS = {
+    "run.py": ["run.py", "--out", "{tmp}/o"],
+    "preprocess.build": ["-m", "preprocess.build", "--mpd", "{tmp}", "--out", "{tmp}/a"],
+    "baselines": ["-m", "baselines", "--artifacts", "{tmp}", "--out", "{tmp}/b"],
+    "mmcf": ["-m", "mmcf", "--artifacts", "{tmp}", "--out", "{tmp}/m"],
+    "charcnn": ["-m", "charcnn", "--artifacts", "{tmp}", "--dae", "{tmp}", "--out", "{tmp}/c"],
+    "ensemble": ["-m", "ensemble", "--run", "{tmp}"],
+    "submission.write": ["-m", "submission.write", "--run", "{tmp}", "--challenge", "{tmp}/c.json"],
+}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize("text,what", [("[mmfc]\nhidden = 3\n", "unknown section(s) mmfc"),
+                                       ("[mmcf]\nhiden = 3\n", "unknown key(s) hiden")])
+def test_every_entry_point_refuses_a_misspelt_section_or_key_naming_the_file(entry, text, what, tmp_path):
+    bad = tmp_path / "typo.toml"
+    bad.write_text('base = "' + str(SMOKE) + '"\n' + text)
+    args = [a.format(tmp=tmp_path) for a in ENTRY_POINTS[entry]]
+    proc = subprocess.run([sys.executable, *args, "--config", str(bad)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert what in proc.stderr and str(bad) in proc.stderr
 
 
 def test_bad_config_is_one_line_error(tmp_path):

@@ -1,0 +1,52 @@
+"""The reranker's settings, filled from the `[rerank]` section (kept apart from ensemble.ranker so
+that reading a config does not import LightGBM)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.errors import PipelineError
+
+SOURCE_ORDER = ("item_knn", "artist_knn", "als", "title_popularity", "popularity", "mmcf")
+CANDIDATE_KEYS = ("depth", "default_depth", "cold_depth", "candidates", "list_depth")
+
+
+@dataclass
+class RerankConfig:
+    # candidate sources, in feature order (those the run's stages produce; artist_knn is the reranker's own)
+    sources: list[str] = field(default_factory=lambda: list(SOURCE_ORDER))
+    depth: dict[str, int] = field(default_factory=dict)  # N: top-N of each named source join the union
+    default_depth: int = 1000  # N for sources not named in `depth`
+    cold_depth: dict[str, int] = field(default_factory=dict)  # N per source, playlists without a seed in the vocabulary
+    candidates: int = 1000  # candidates per playlist after the union, all of them reranked
+    list_depth: int = 1000  # top-k taken from scorer sources (deeper lists cover more candidates with scores)
+    valid_fraction: float = 0.2  # share of the validation playlists kept for early stopping
+    negatives: int = 0  # random non-withheld candidates kept per training playlist (0 = all)
+    seed: int = 0
+    num_threads: int = 2
+    rounds: int = 600
+    early_stopping: int = 40
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    truncation_level: int = 100  # lambdarank looks at pairs reaching the top this many places
+    eval_at: int = 500  # NDCG@k for early stopping: the challenge scores 500 places
+    artist_alpha: float = 0.5  # artist kNN source: seed-artist popularity damping
+    artist_beta: float = 0.3  # artist kNN source: candidate popularity damping
+    cooc_cells: int = 20_000_000  # dense seed x candidate block size for co-occurrence features
+    cooc_max_playlists: int = 1000  # co-occurrence features read at most this many playlists per seed (0 = all)
+    chunk: int = 2000  # playlists reranked at a time (bounds memory)
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "cold_depth"):
+            bad = {k: v for k, v in getattr(self, name).items()
+                   if not isinstance(v, int) or isinstance(v, bool) or v < 0}
+            if bad:
+                raise PipelineError(f"[rerank].{name}: expected non-negative integers, got {bad}")
+        unknown = sorted(set(self.sources) - set(SOURCE_ORDER))
+        if unknown or not self.sources:
+            raise PipelineError(f"[rerank].sources: unknown source(s) {', '.join(unknown) or '(none given)'}; "
+                                f"known: {', '.join(SOURCE_ORDER)}")
+        if self.candidates < 1 or not 0.0 < self.valid_fraction < 1.0:
+            raise PipelineError("[rerank]: candidates must be >= 1 and valid_fraction in (0, 1)")

@@ -1,0 +1,257 @@
+"""The model stages as functions over one folder layout: run.py chains them (with stage records, so an
+unchanged stage is skipped), and each stage's own command (`python -m baselines`, `mmcf`, `charcnn`,
+`ensemble`, `submission.write`) calls one of them, so both ways give the same files.
+
+    RUN/artifacts/   python -m preprocess.build: vocabulary (the catalogue) and playlist matrices
+    RUN/baselines/   popularity, title_popularity, item_knn, als .npz lists; als_<split>.npz factors
+    RUN/mmcf/        models/ (selected on validation), refit/ (every playlist), dae.npz lists
+    RUN/charcnn/     model/ (selected on validation), refit/ (every playlist)
+    RUN/ensemble/    mmcf.npz (MMCF's count-dependent mixing), rerank/ (LightGBM model), rerank.npz
+    RUN/submission.csv, metrics.json, report/, run.log
+
+A lists file holds `<split>_ids` and `<split>_scores` ([P, LIST_DEPTH], -1 = empty) for the splits
+"val" and "challenge". Every model is fit twice: on the training playlists, selected on the
+validation playlists, for the validation lists (the reranker learns from those: their answers were
+never seen); then, with the settings selection kept, on every playlist (training + validation) for
+the challenge lists. `[run] refit = false` serves the challenge from the first fit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import distributed
+from common.config import to_dict
+from common.errors import PipelineError
+from common.io import load_npz, save_npz
+from ensemble.config import SOURCE_ORDER
+from pipeline.config import MODEL_STAGES, PipelineConfig
+from preprocess.artifacts import Artifacts, PlaylistSet
+
+log = logging.getLogger("run")
+LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them (metrics read the top 500)
+
+
+def fit_sets(art: Artifacts, refit: bool) -> dict[str, PlaylistSet]:
+    """split -> the playlists that train the models serving that split (no challenge split when the
+    artifacts were built without a challenge set)."""
+    train = art.playlists("train")
+    out = {"val": train}
+    if (art.folder / "challenge.npz").exists():
+        out["challenge"] = art.playlists("all") if refit else train
+    return out
+
+
+def dae_dir(stage_dir: Path, split: str, refit: bool) -> Path:
+    """Where the autoencoder stage keeps the models serving `split`: selected on validation
+    (models/), or refit on every playlist (refit/: the challenge, unless refit is off)."""
+    return Path(stage_dir) / ("refit" if split == "challenge" and refit else "models")
+
+
+def title_dir(stage_dir: Path, split: str, refit: bool) -> Path:
+    """The same for the title model stage: model/ or refit/."""
+    return Path(stage_dir) / ("refit" if split == "challenge" and refit else "model")
+
+
+def list_files(run: Path, cfg: PipelineConfig) -> dict[str, Path]:
+    """Model name -> its lists file, for the models the config's stages make (in report order)."""
+    where = {"baselines": run / "baselines", "mmcf": run / "mmcf", "charcnn": run / "ensemble",
+             "rerank": run / "ensemble"}
+    files = {"dae": "dae.npz", "mmcf": "mmcf.npz", "rerank": "rerank.npz"}
+    return {name: where[stage] / files.get(name, f"{name}.npz")
+            for stage in cfg.run.stages for name in MODEL_STAGES[stage]}
+
+
+def check_inputs(run: Path, cfg: PipelineConfig, stage: str) -> None:
+    """One line naming the first missing input of a stage command, and the command that makes it."""
+    need = [(run / "artifacts" / "manifest.json", "python -m preprocess.build")]
+    made_by = {"baselines": "python -m baselines", "mmcf": "python -m mmcf", "charcnn": "python -m charcnn",
+               "rerank": "python -m ensemble"}
+    wanted = [s for s in cfg.run.stages if s != "rerank"] if stage == "ensemble" else cfg.run.stages
+    for s in wanted:
+        marker = {"baselines": run / "baselines" / "als.npz", "mmcf": run / "mmcf" / "dae.npz",
+                  "charcnn": title_dir(run / "charcnn", "challenge", cfg.run.refit) / "title_model.pt",
+                  "rerank": run / "ensemble" / "rerank.npz"}[s]
+        need.append((marker, made_by[s]))
+    if stage == "submission" and "charcnn" in cfg.run.stages:
+        need.append((run / "ensemble" / "mmcf.npz", "python -m ensemble"))
+    for path, command in need:
+        if not path.exists():
+            raise PipelineError(f"{path}: missing; run `{command}` for this run folder first")
+
+
+def load_lists(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    z = load_npz(path)
+    return z[f"{split}_ids"], z[f"{split}_scores"]
+
+
+def _save(path: Path, per_split: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    save_npz(path, **{f"{s}_{k}": v for s, (ids, scores) in per_split.items() for k, v in (("ids", ids), ("scores", scores))})
+
+
+# ---- baselines ---------------------------------------------------------------------------------
+def baselines(art: Artifacts, out: Path, cfg: PipelineConfig) -> dict:
+    """Popularity, title popularity, item kNN and ALS (rank chosen on validation) over the catalogue."""
+    from baselines.als import ALS, select_factors
+    from baselines.models import ItemKNN, Popularity, TitlePopularity, recommend
+
+    fits, lists = fit_sets(art, cfg.run.refit), {}
+    record = {"config": to_dict(cfg.baselines), "als_config": to_dict(cfg.als), "refit": cfg.run.refit}
+    als = None
+    for split, train in fits.items():
+        ps = art.playlists(split)
+        pop = Popularity(train)
+        if als is None:
+            als, record["als_selection"] = select_factors(train, ps, art.vocab.track_artist, cfg.als, cfg.baselines.batch)
+            record["als_factors"] = als.factors
+        elif train is not fits["val"]:
+            als = ALS.fit(train, record["als_factors"], cfg.als)
+        als.save(out / f"als_{split}.npz")
+        for m in (pop, TitlePopularity(train, pop, cfg.baselines), ItemKNN(train, pop, cfg.baselines), als):
+            start = time.perf_counter()
+            lists.setdefault(m.name, {})[split] = recommend(m, ps, k=LIST_DEPTH, batch=cfg.baselines.batch)
+            log.info("%s: %d %s playlists in %.1f s (fit on %d playlists)", m.name, len(ps), split,
+                     time.perf_counter() - start, len(train))
+    for name, per_split in lists.items():
+        _save(out / f"{name}.npz", per_split)
+    return record  # recommend.py serves with the same settings
+
+
+# ---- autoencoders and title model --------------------------------------------------------------
+def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
+    """The four denoising autoencoders, selected on validation then refit; dae.npz routes each
+    playlist to its scheme."""
+    from mmcf.predict import load_models, predict
+    from mmcf.train import train_all
+
+    summary = train_all(art, out / "models", cfg.mmcf, device=device)
+    seconds = summary["train_seconds"]
+    if cfg.run.refit:
+        seconds += train_all(art, out / "refit", cfg.mmcf, device=device, refit_from=out / "models")["train_seconds"]
+    if distributed.is_main():  # under torchrun rank 0 alone predicts and writes
+        lists = {}
+        for split in fit_sets(art, cfg.run.refit):
+            models = load_models(dae_dir(out, split, cfg.run.refit), device)
+            lists[split] = predict(models, art.playlists(split), art.vocab, k=LIST_DEPTH)
+        _save(out / "dae.npz", lists)
+    return {"train_seconds": seconds, "dense": summary["dense"]}
+
+
+def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
+    """The title model trained against the frozen autoencoders (each split's), selected then refit."""
+    from charcnn.train import train_title_model
+    from mmcf.predict import load_models
+
+    seconds = 0.0
+    for split in fit_sets(art, cfg.run.refit):
+        folder = title_dir(out, split, cfg.run.refit)
+        if split == "challenge" and folder == title_dir(out, "val", cfg.run.refit):
+            break  # no refit: the selected model serves both
+        models = load_models(dae_dir(dae, split, cfg.run.refit), device)
+        refit_from = title_dir(out, "val", cfg.run.refit) if split == "challenge" else None
+        seconds += train_title_model(art, models, folder, cfg.charcnn, device=device,
+                                     refit_from=refit_from).get("train_seconds", 0.0)
+    return {"train_seconds": seconds}
+
+
+# ---- ensemble ----------------------------------------------------------------------------------
+def ensemble(art: Artifacts, run: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
+    """MMCF's count-dependent mixing of the title model and the autoencoders (ensemble/mmcf.npz), then,
+    when the config has the rerank stage, candidates from every source reordered by a LightGBM model
+    trained on the validation playlists (ensemble/rerank.npz)."""
+    result = {}
+    if "charcnn" in cfg.run.stages:
+        result["mixing"] = mixing(art, run / "mmcf", run / "charcnn", run / "ensemble", cfg, device)
+    if "rerank" in cfg.run.stages:
+        result["rerank"] = rerank(art, run, cfg)
+    return result
+
+
+def mixing(art: Artifacts, dae: Path, title: Path, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
+    from baselines.models import Popularity
+    from charcnn.train import load_title_model
+    from ensemble.mixing import mmcf_lists
+    from mmcf.predict import load_models
+
+    lists = {}
+    for split, train in fit_sets(art, cfg.run.refit).items():
+        models = load_models(dae_dir(dae, split, cfg.run.refit), device)
+        model = load_title_model(title_dir(title, split, cfg.run.refit), device, art.vocab.fingerprint)
+        lists[split] = mmcf_lists(art.playlists(split), model, models, art.vocab, Popularity(train).order(),
+                                  k=LIST_DEPTH, batch=cfg.charcnn.predict_batch,
+                                  device=str(next(model.parameters()).device))
+    _save(out / "mmcf.npz", lists)
+    return {"playlists": {split: len(ids) for split, (ids, _) in lists.items()}}
+
+
+def rerank(art: Artifacts, run: Path, cfg: PipelineConfig) -> dict:
+    """The reranker learns on the validation playlists with features from models fit on the training
+    playlists only, and serves the challenge with the refit ones."""
+    from ensemble.features import FeatureContext
+    from ensemble.ranker import load_reranker, rerank_with, train_reranker
+
+    out = run / "ensemble"
+    files = list_files(run, cfg)
+    names = [n for n in SOURCE_ORDER if n in cfg.rerank.sources]
+    summary, lists = {}, {}
+    for split, train in fit_sets(art, cfg.run.refit).items():
+        sources = sources_for(split, train, names, files, cfg)
+        ctx = FeatureContext.build(train, art.vocab, cfg.rerank.cooc_max_playlists, cfg.rerank.seed,
+                                   dense_tracks=dense_tracks(run / "mmcf", split, cfg))
+        if split == "val":
+            summary = train_reranker(art, sources, out / "rerank", cfg.rerank, ctx=ctx)
+            model = load_reranker(out / "rerank")
+        lists[split] = rerank_with(model, ctx, art.playlists(split), sources, cfg.rerank)
+    _save(out / "rerank.npz", lists)
+    return {"train_seconds": summary.get("seconds", 0.0)}
+
+
+def sources_for(split: str, train: PlaylistSet, names: list[str], files: dict[str, Path], cfg: PipelineConfig) -> dict:
+    """The reranker's sources for one split: lists an earlier stage saved, and scorers built here on
+    `train` for the others (artist kNN is the reranker's own)."""
+    from baselines.models import ItemKNN, Popularity, TitlePopularity
+    from ensemble.ranker import own_sources
+
+    pop = Popularity(train)
+    make = {"item_knn": lambda: ItemKNN(train, pop, cfg.baselines),
+            "artist_knn": lambda: own_sources(train, cfg.rerank)["artist_knn"],
+            "title_popularity": lambda: TitlePopularity(train, pop, cfg.baselines), "popularity": lambda: pop}
+    out = {}
+    for name in names:
+        if name in files and files[name].exists():
+            out[name] = load_lists(files[name], split)
+        elif name in make:
+            out[name] = make[name]()
+    return out
+
+
+def dense_tracks(dae: Path, split: str, cfg: PipelineConfig) -> np.ndarray | None:
+    """Catalogue ids of the autoencoders' vocabulary serving `split` (None without them)."""
+    from mmcf.dense import FILE, DenseVocab
+
+    folder = dae_dir(dae, split, cfg.run.refit)
+    return DenseVocab.load(folder).tracks if "mmcf" in cfg.run.stages and (folder / FILE).exists() else None
+
+
+# ---- submission --------------------------------------------------------------------------------
+def write_submission(art: Artifacts, lists: Path, challenge: Path, path: Path, cfg: PipelineConfig) -> Path:
+    """The challenge lists as the official CSV (popularity pads short lists), verified against the
+    challenge set: a submission that breaks a rule is an error, never a file left to upload."""
+    from baselines.models import Popularity
+    from preprocess.mpd import read_challenge
+    from submission.csvio import read_submission
+    from submission.verify import find_problems, format_report
+    from submission.writer import write_submission as write_csv
+
+    ps = art.playlists("challenge")
+    write_csv(path, ps.pid, load_lists(lists, "challenge")[0], art.vocab.track_uri, ps.tracks,
+              Popularity(fit_sets(art, cfg.run.refit)["challenge"]).order(), cfg.run.team_name, cfg.run.email)
+    findings = find_problems(read_submission(path), read_challenge(challenge))
+    if findings:
+        raise PipelineError(f"{path}: the written submission breaks the rules: "
+                            f"{format_report(read_submission(path), findings)}")
+    log.info("submission %s verified: %d playlists x 500 tracks", path, len(ps))
+    return path
