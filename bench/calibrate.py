@@ -9,6 +9,7 @@ beat popularity, and titles must be a weak-to-medium signal.
     python bench/calibrate.py                          # 100K generated playlists
     python bench/calibrate.py --playlists 100000 1000000   # also the full-size figures (~30 min)
     python bench/calibrate.py --mpd DIR --out FILE     # any folder of MPD slices
+    python bench/calibrate.py --profile realistic --out FILE   # another generator profile
 """
 from __future__ import annotations
 
@@ -71,11 +72,11 @@ class Columns:
                 "described": np.concatenate(self.described), "collaborative": np.concatenate(self.collaborative)}
 
 
-def from_generator(n_playlists: int, seed: int) -> Columns:
+def from_generator(n_playlists: int, seed: int, config: synthetic.SynthConfig = synthetic.SynthConfig()) -> Columns:
     cols = Columns()
-    world = synthetic.build_world(seed, n_playlists)
+    world = synthetic.build_world(seed, n_playlists, config)
     for index in range(len(synthetic.slice_bounds(n_playlists))):
-        data, _ = synthetic.make_slice(n_playlists, seed, index)
+        data, _ = synthetic.make_slice(n_playlists, seed, index, config)
         artist = world.track_artist(data.track)
         cols.lengths.append(np.diff(data.indptr))
         cols.track.append(data.track)
@@ -416,19 +417,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--playlists", type=int, nargs="+", default=[100_000],
                     help="dataset sizes to generate (default 100000)")
     ap.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    ap.add_argument("--profile", default=synthetic.DEFAULT_PROFILE,
+                    help=f"generator profile (default {synthetic.DEFAULT_PROFILE})")
     ap.add_argument("--test", type=int, default=1000, help="held-out playlists for the structure check")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "calibration.md", help="report file")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     runs = []
     sources = [(lambda: from_folder(args.mpd))] if args.mpd else [
-        (lambda n=n: from_generator(n, args.seed)) for n in args.playlists]
+        (lambda n=n: from_generator(n, args.seed, synthetic.synth_config(args.profile))) for n in args.playlists]
     for load in sources:
         f = figures(load())
         log.info("%d playlists: figures done (%.0fs); structure check", f["playlists"], time.perf_counter() - t0)
         runs.append((f, structure_check(f, args.test, args.seed)))
         f.pop("_matrix")
-    source = f"MPD slices in {args.mpd}" if args.mpd else f"preprocess/synthetic.py, seed {args.seed}"
+    source = f"MPD slices in {args.mpd}" if args.mpd else \
+        f"preprocess/synthetic.py, profile {args.profile}, seed {args.seed}"
     text = report(runs, source, time.perf_counter() - t0, WHY_OFF)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)

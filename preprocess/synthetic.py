@@ -17,6 +17,10 @@ signal) and punish what does not (popularity alone). The generative story:
 * MPD selection rules (5..250 tracks, >= 3 artists, >= 2 albums) filter candidate playlists.
 * Titles come from the main taste's vocabulary, generic titles or a long tail of personal ones,
   with user noise (case, emoji, stretched letters, typos, punctuation): a weak-to-medium signal.
+* Profiles (PROFILES, `--profile`): "mpd", the default, is calibrated to the full MPD's statistics;
+  "realistic" to a real 8K-playlist excerpt, where it is harder: fewer, shared scenes with several
+  stars each (structure that wants high-rank models) and niche playlists of deep cuts (no hits, no
+  scene, any track of their genres' artists: withheld tracks no one else in the sample played).
 
 Everything is vectorised per slice of 1,000 playlists; slice k depends only on (seed, k) and the
 world, so output is byte-identical per seed and the first slices of a larger dataset equal a
@@ -67,6 +71,7 @@ class SynthConfig:
     artist_break: float = 950.0  # in the largest genre; scaled with genre size
     artist_tail: float = 3.2
     artists_per_scene: int = 60
+    scene_stars: int = 1  # head artists dealt to each scene before the other ranks are scattered
     scene_power: float = 0.5  # scene choice ~ (scene popularity) ** scene_power
     tracks_scale: float = 3.0  # catalogue depth ~ scale * (plays at 1M) ** power
     tracks_power: float = 0.6
@@ -82,6 +87,7 @@ class SynthConfig:
     length_shape: float = 1.3
     length_scale: float = 50.0
     p_hit: float = 0.06
+    p_niche: float = 0.0  # share of niche playlists: no hits, no scene, deep cuts of their genres' artists
     p_scene: float = 0.72  # of the remaining (taste) segments, share drawn from the scene
     p_continue: float = 0.30  # mean chance an entry continues the previous segment
     p_album_run: float = 0.18  # mean chance a segment is a run through one album
@@ -100,6 +106,27 @@ class SynthConfig:
     p_punct: float = 0.12  # ... and noise that does not
     p_description: float = 0.019
     p_collaborative: float = 0.023
+
+
+# Named profiles (bench/calibration.md). "mpd", the default, matches the full MPD's published
+# statistics but is kinder than real data at small scale: its ALS curve is flat over rank at 8K
+# playlists and too many withheld tracks were seen in training. "realistic" matches a real 8K-playlist
+# MPD excerpt (SPEC section 5): a tenth of the scenes, each with three head artists, chosen by
+# popularity (structure that a sample of 8K playlists can learn and that rewards high-rank models),
+# and 13% niche playlists of deep cuts (withheld tracks nobody else played: no model hits them).
+PROFILES: dict[str, SynthConfig] = {
+    "mpd": SynthConfig(),
+    "realistic": SynthConfig(artists_per_scene=600, scene_stars=3, scene_power=1.15, p_niche=0.13),
+}
+DEFAULT_PROFILE = "mpd"
+
+
+def synth_config(profile: str) -> SynthConfig:
+    """The SynthConfig of a named profile; an unknown name is a one-line PipelineError."""
+    try:
+        return PROFILES[profile]
+    except (KeyError, TypeError):
+        raise PipelineError(f"unknown synthetic profile {profile!r} (choose from {', '.join(PROFILES)})") from None
 
 
 # ---- tastes ----------------------------------------------------------------------------------
@@ -338,10 +365,11 @@ def _build_world(seed: int, world_playlists: int, cfg: SynthConfig) -> World:
     art_w = art_w / np.add.reduceat(art_w, genre_art[:-1])[art_genre]  # share inside the genre
     n_scene = np.maximum(1, n_art // cfg.artists_per_scene)
     genre_scene = np.concatenate([[0], np.cumsum(n_scene)])
-    # the first artists fill every scene once, so no scene is empty; ranks are spread over scenes
+    # the first artists (scene_stars rounds of them) are dealt over the scenes, so no scene is empty
+    # and each holds that many of the genre's head artists; the other ranks are spread at random
     random_scene = (rng.random(n_a) * n_scene[art_genre]).astype(np.int64)
     first_fill = rng.permutation(n_a) % n_scene[art_genre]
-    scene = genre_scene[art_genre] + np.where(local < n_scene[art_genre], first_fill, random_scene)
+    scene = genre_scene[art_genre] + np.where(local < cfg.scene_stars * n_scene[art_genre], first_fill, random_scene)
     order = np.argsort(scene, kind="stable")  # group by scene; genres stay contiguous
     art_w, scene, local = art_w[order], scene[order], local[order]
     n_s = int(genre_scene[-1])
@@ -475,6 +503,8 @@ def _candidates(w: World, rng: np.random.Generator, n: int, cfg: SynthConfig) ->
     p_hit = rng.beta(1.5, 1.5 * (1 - cfg.p_hit) / cfg.p_hit, n)
     habits = {"length": length, "t1": t1, "t2": t2, "s1": s1, "s2": s2, "drift0": drift0, "drift1": drift1,
               "cont": cont, "album_run": album_run, "p_hit": p_hit}
+    if cfg.p_niche > 0:  # (drawn only then: profiles without niche playlists keep their exact random stream)
+        habits["niche"] = rng.random(n) < cfg.p_niche
     # entries come in rounds: duplicates are dropped and short playlists get more entries
     pl, track, artist = (np.zeros(0, dtype=np.int64) for _ in range(3))
     next_j = np.zeros(n, dtype=np.int64)
@@ -534,7 +564,9 @@ def _entries(w: World, rng: np.random.Generator, h: dict, rows: np.ndarray, n_e:
     taste = np.where(second, h["t2"][sp], h["t1"][sp])
     scene = np.where(second, h["s2"][sp], h["s1"][sp])
     is_hit = rng.random(n_seg) < h["p_hit"][sp]
-    is_scene = ~is_hit & (rng.random(n_seg) < cfg.p_scene)
+    niche = h["niche"][sp] if "niche" in h else np.zeros(n_seg, dtype=bool)
+    is_hit &= ~niche
+    is_scene = ~is_hit & (rng.random(n_seg) < cfg.p_scene) & ~niche
     genre = np.minimum(_rows_pick(ts.profile_cw, taste, rng.random(n_seg)), n_g - 1)
     lo = np.where(is_scene, w.scene_art[scene], w.genre_art[genre])
     hi = np.where(is_scene, w.scene_art[scene + 1], w.genre_art[genre + 1])
@@ -550,6 +582,9 @@ def _entries(w: World, rng: np.random.Generator, h: dict, rows: np.ndarray, n_e:
     # a segment's first entry is its anchor; later ones walk through the album or redraw
     k = np.arange(total) - seg_first[seg]
     redraw = _zipf_rank(n_tr[seg], q[seg], w.track_zipf, rng.random(total))
+    if "niche" in h:  # deep cuts: any track of the artist's catalogue, popular or not
+        anchor = np.where(niche, (rng.random(n_seg) * n_tr).astype(np.int64), anchor)
+        redraw = np.where(niche[seg], (rng.random(total) * n_tr[seg]).astype(np.int64), redraw)
     # an album run stops at the album's end (later entries of the segment redraw)
     walk = anchor[seg] + k
     in_album = album_mode[seg] & (walk < np.minimum((anchor // size + 1) * size, n_tr)[seg])
@@ -894,10 +929,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--playlists", type=int, default=20_000, help="number of playlists (default 20000)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
+    ap.add_argument("--profile", default=DEFAULT_PROFILE,
+                    help=f"generator profile: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})")
     args = ap.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise PipelineError(f"--workers must be >= 1, got {args.workers}")
-    write_mpd(args.out, args.playlists, args.seed, workers=args.workers)
+    write_mpd(args.out, args.playlists, args.seed, workers=args.workers, config=synth_config(args.profile))
     return 0
 
 

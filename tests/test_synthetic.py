@@ -32,6 +32,18 @@ def playlists(folder) -> list[dict]:
     return [p for f in slice_files(folder) for p in json.loads(f.read_text())["playlists"]]
 
 
+@pytest.fixture(scope="module")
+def realistic_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("syn_realistic")
+    synthetic.write_mpd(out, 2500, seed=3, workers=1, config=synthetic.synth_config("realistic"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def realistic_playlists(realistic_folder) -> list[dict]:
+    return [p for f in slice_files(realistic_folder) for p in json.loads(f.read_text())["playlists"]]
+
+
 def test_slice_files_and_info(folder):
     names = [p.name for p in slice_files(folder)]
     assert names == ["mpd.slice.0-999.json", "mpd.slice.1000-1999.json", "mpd.slice.2000-2499.json"]
@@ -203,7 +215,7 @@ def test_cli_help_and_one_line_errors(tmp_path):
     assert run("--help").returncode == 0
     for args in (["--out", str(tmp_path), "--playlists", "0"], ["--out", str(tmp_path), "--playlists", "abc"],
                  ["--out", str(tmp_path), "--seed", "-1"], ["--playlists", "10"],
-                 ["--out", str(tmp_path), "--workers", "0"]):
+                 ["--out", str(tmp_path), "--workers", "0"], ["--out", str(tmp_path), "--profile", "nope"]):
         r = run(*args)
         assert r.returncode == 2, args
         assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
@@ -218,3 +230,73 @@ def test_cli_writes_dataset(tmp_path):
                         "--playlists", "20", "--seed", "7"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(read_slice(tmp_path / "d" / "mpd.slice.0-19.json")) == 20
+
+
+def test_profiles_by_name():
+    assert synthetic.synth_config(synthetic.DEFAULT_PROFILE) == synthetic.SynthConfig()  # the default is today's
+    assert synthetic.synth_config("realistic") != synthetic.SynthConfig()
+    assert set(synthetic.PROFILES) >= {"mpd", "realistic"}
+    with pytest.raises(PipelineError) as exc:
+        synthetic.synth_config("nope")
+    message = str(exc.value)
+    assert "'nope'" in message and "realistic" in message and "\n" not in message
+
+
+def test_realistic_profile_is_valid_mpd(realistic_folder, realistic_playlists):
+    """Every check of the default's output holds for the realistic profile's."""
+    test_schema_keys_and_types(realistic_playlists)
+    test_counts_consistent_and_selection_rules(realistic_playlists)
+    test_catalogue_is_consistent_across_playlists(realistic_playlists)
+    test_reader_accepts_output(realistic_folder)
+    assert 55 < np.mean([p["num_tracks"] for p in realistic_playlists]) < 78
+
+
+def test_realistic_profile_deterministic_and_prefix(realistic_folder, tmp_path):
+    config = synthetic.synth_config("realistic")
+    synthetic.write_mpd(tmp_path, 2500, seed=3, workers=2, config=config)
+    for path in slice_files(realistic_folder):
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes()
+    first = next(synthetic.generate(1000, 3, config))
+    assert first == json.loads((realistic_folder / "mpd.slice.0-999.json").read_text())["playlists"]
+    assert synthetic.slice_text(2500, 4, 0, config) != (realistic_folder / "mpd.slice.0-999.json").read_text()
+
+
+def _singletons(playlists: list[dict]) -> tuple[float, np.ndarray]:
+    """Share of distinct tracks in one playlist only, and per playlist the share of its tracks that are."""
+    rows = [sorted({t["track_uri"] for t in p["tracks"]}) for p in playlists]
+    _, inv, counts = np.unique(np.concatenate(rows), return_inverse=True, return_counts=True)
+    lonely = np.split(counts[inv] == 1, np.cumsum([len(r) for r in rows])[:-1])
+    return float(np.mean(counts == 1)), np.array([m.mean() for m in lonely])
+
+
+def test_realistic_profile_has_heavier_tail_and_niche_playlists(playlists, realistic_playlists):
+    """Same size and seed: more tracks seen once, and about 13% niche playlists (nearly all their
+    tracks in no other playlist), which the default does not have."""
+    once_default, lonely_default = _singletons(playlists)
+    once_real, lonely_real = _singletons(realistic_playlists)
+    assert once_real > once_default + 0.02
+    assert 0.08 < np.mean(lonely_real > 0.9) < 0.2
+    assert np.mean(lonely_default > 0.9) < 0.02
+
+
+def test_realistic_scenes_few_and_shared_by_stars():
+    """Fewer scenes, each with several head artists: structure a sample of 8K playlists can learn."""
+    worlds = {name: synthetic.build_world(3, 2500, synthetic.synth_config(name)) for name in ("mpd", "realistic")}
+
+    def star_share(w: synthetic.World) -> float:
+        weight = np.diff(w.art_cw, prepend=0.0)
+        scene_w = np.add.reduceat(weight, w.scene_art[:-1])
+        return float(np.average(np.maximum.reduceat(weight, w.scene_art[:-1]) / scene_w, weights=scene_w))
+
+    assert len(worlds["realistic"].scene_cw) < len(worlds["mpd"].scene_cw) / 5
+    assert star_share(worlds["realistic"]) < 0.85 < star_share(worlds["mpd"])
+
+
+def test_cli_profile_flag(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "preprocess.synthetic", "--out", str(tmp_path / "d"),
+                        "--playlists", "20", "--seed", "7", "--profile", "realistic"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "d" / "mpd.slice.0-19.json").read_text()
+    assert text == synthetic.slice_text(20, 7, 0, synthetic.synth_config("realistic"))
+    assert text != synthetic.slice_text(20, 7, 0)
