@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="*", default=[], help="seed track uris, in playlist order")
     ap.add_argument("--playlist", type=Path, help="a JSON playlist object with 'name' and 'tracks' (MPD schema)")
     ap.add_argument("-n", type=int, default=20, help="tracks to print (default 20)")
+    ap.add_argument("--length", type=int, help="tracks the playlist should reach in all (default: the middle of "
+                                               "its category's length window)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = ap.parse_args(argv)
@@ -42,13 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         raise PipelineError("-n must be at least 1")
     rec = Recommender.load(args.run, args.device)
     start = time.perf_counter()
-    rows, unknown = rec.recommend(title, seeds, args.n)
+    rows, unknown, taken = rec.recommend(title, seeds, args.n, args.length)
     seconds = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"final": rec.final, "seconds": seconds, "unknown_seeds": unknown, "tracks": rows}, indent=1))
+        print(json.dumps({"final": rec.final, "seconds": seconds, "unknown_seeds": unknown, "taken_as": taken,
+                          "tracks": rows}, indent=1))
     else:
-        print(f"final model: {rec.final}; answered in {seconds * 1000:.0f} ms\n")
-        print(print_table(rows, unknown))
+        print(print_table(rows, unknown, taken))
+        print(f"\nanswered in {seconds * 1000:.0f} ms")
     return 0
 
 

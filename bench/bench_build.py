@@ -59,7 +59,7 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
         t_count.update({t["track_uri"] for t in pl["tracks"]})
         a_count.update(t["artist_uri"] for t in pl["tracks"])
     tracks = sorted((u for u, c in t_count.items() if c >= cfg.min_track_count), key=lambda u: (-t_count[u], u))
-    artists = sorted((u for u, c in a_count.items() if c >= cfg.min_artist_count and u != VARIOUS_ARTISTS),
+    artists = sorted((u for u, c in a_count.items() if c >= cfg.min_artist_count),
                      key=lambda u: (-a_count[u], u))
     t_index = {u: i for i, u in enumerate(tracks)}
     a_index = {u: i for i, u in enumerate(artists)}
@@ -82,7 +82,7 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
         for p, t in enumerate(pl["tracks"]):
             if t["track_uri"] in t_index:
                 t_pos.setdefault(t_index[t["track_uri"]], p + 1)
-            if t["artist_uri"] in a_index:
+            if t["artist_uri"] in a_index and t["artist_uri"] != VARIOUS_ARTISTS:  # never a model input
                 a_pos.setdefault(a_index[t["artist_uri"]], p + 1)
         if len(t_pos) > cfg.max_train_len:
             continue
@@ -104,7 +104,7 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
             if seed_mask[k + p]:
                 if t["track_uri"] in t_index:
                     t_pos.setdefault(t_index[t["track_uri"]], p + 1)
-                if t["artist_uri"] in a_index:
+                if t["artist_uri"] in a_index and t["artist_uri"] != VARIOUS_ARTISTS:
                     a_pos.setdefault(a_index[t["artist_uri"]], p + 1)
             else:
                 held_all.add(t["track_uri"])

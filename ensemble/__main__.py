@@ -13,6 +13,7 @@ from common.cli import run_cli
 from mmcf.predict import resolve_device
 from pipeline import stages
 from pipeline.config import load_pipeline_config
+from pipeline.recommend import write_run_config
 from preprocess.artifacts import load_artifacts
 
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = load_pipeline_config(args.config)
     stages.check_inputs(args.run, cfg, "ensemble")
+    write_run_config(args.run, cfg)  # recommend.py serves with these settings
     result = stages.ensemble(load_artifacts(args.run / "artifacts"), args.run, cfg, str(resolve_device(args.device)))
     print(f"wrote {', '.join(str(p) for n, p in stages.list_files(args.run, cfg).items() if n in ('mmcf', 'rerank'))}"
           f" ({', '.join(result)})")

@@ -1,7 +1,10 @@
-"""Recommend one playlist from a finished run: load once, then answer in well under a second.
+"""Recommend one playlist from a finished run, through the batch path's own code.
 
-The playlist (a title and/or seed track uris) is mapped into the run's vocabulary and scored by
-every model the run trained; the final model's list is printed with each model's score.
+The playlist (a title and/or seed track uris) is written as a challenge-set entry and mapped by
+`preprocess.build.challenge_set`, exactly like a challenge playlist (category inference included);
+every model of the run then makes its list with the functions its stage uses for the challenge
+split (`pipeline.stages`), so the reranker sees the same candidates and features a batch run would
+give that playlist. Models load once; an answer takes well under a second on a CPU.
 """
 from __future__ import annotations
 
@@ -10,202 +13,218 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
+import pandas as pd
 
+from common.config import SECTIONS, from_dict, section_class
 from common.errors import PipelineError
+from common.io import read_json
+from pipeline import stages
+from pipeline.config import PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet, load_artifacts
-from preprocess.categories import infer_categories
-from preprocess.titles import normalize_title, title_chars
+from preprocess.categories import BY_ID, CATEGORIES
+
+CONFIG_FILE = "config.json"  # the run's resolved settings, written by run.py and python -m ensemble
+LEGEND = {
+    "popularity": "training playlists holding the track",
+    "title_popularity": "playlists with the same normalised title holding it",
+    "item_knn": "co-occurrence with the seeds",
+    "als": "matrix factorisation",
+    "dae": "the autoencoder of the playlist's scheme",
+    "mmcf": "MMCF: title model mixed with the autoencoder",
+    "rerank": "LightGBM reranker over every model's candidates",
+}
 
 
-def playlist_set(title: str | None, seeds: list[str], art: Artifacts) -> tuple[PlaylistSet, list[str]]:
-    """One playlist in vocabulary space (seeds taken as the first n, in order); unknown uris are returned."""
-    vocab = art.vocab
-    order = np.argsort(vocab.track_uri)
-    uris = np.asarray(seeds, dtype=vocab.track_uri.dtype) if seeds else np.zeros(0, dtype=vocab.track_uri.dtype)
-    at = np.minimum(np.searchsorted(vocab.track_uri[order], uris), len(order) - 1)
-    known = vocab.track_uri[order][at] == uris
-    ids = order[at][known]
-    _, first = np.unique(ids, return_index=True)
-    ids = ids[np.sort(first)]
-    pos = np.arange(1, len(ids) + 1, dtype=np.int32)
-    tracks = sp.csr_matrix((pos, (np.zeros(len(ids), int), ids)), shape=(1, vocab.n_tracks))
-    art_ids = vocab.track_artist[ids]
-    art_ids, a_first = np.unique(art_ids[art_ids >= 0], return_index=True)
-    artists = sp.csr_matrix((pos[a_first], (np.zeros(len(art_ids), int), art_ids)), shape=(1, vocab.n_artists))
-    has_title = bool(title)
-    category = infer_categories(np.array([len(seeds)]), np.array([has_title]), np.array([True]))
-    if category[0] == 0:  # seed counts outside the 10 categories: the nearest in-order category
-        category = np.array([_nearest_category(len(seeds), has_title)], dtype=np.int8)
-    empty = sp.csr_matrix((1, vocab.n_tracks), dtype=np.int8)
-    ps = PlaylistSet(
-        pid=np.array([0]), title=np.array([normalize_title(title or "")]), has_title=np.array([has_title]),
-        title_chars=title_chars([title or ""]), num_tracks=np.array([len(seeds)], dtype=np.int32),
-        category=category.astype(np.int8), n_seeds=np.array([len(seeds)], dtype=np.int32),
-        n_unknown=np.array([int((~known).sum())], dtype=np.int32), tracks=tracks, artists=artists,
-        n_holdouts=np.zeros(1, dtype=np.int32), holdout=empty,
-        holdout_artists=sp.csr_matrix((1, vocab.n_artists), dtype=np.int8),
-    )
-    return ps, [u for u, k in zip(seeds, known) if not k]
+def write_run_config(run: Path, cfg: PipelineConfig) -> None:
+    from common.io import write_json
+
+    write_json(Path(run) / CONFIG_FILE, {name: cfg.section(name) for name in SECTIONS})
 
 
-def _nearest_category(n_seeds: int, has_title: bool) -> int:
-    if n_seeds == 0:
-        return 1
-    if n_seeds < 5:
-        return 2 if has_title else 4
-    if n_seeds < 10:
-        return 3 if has_title else 4
-    if n_seeds < 25:
-        return 5 if has_title else 6
-    return 7 if n_seeds < 100 else 9
+def run_config(run: Path) -> PipelineConfig:
+    """The settings a run was made with (RUN/config.json)."""
+    path = Path(run) / CONFIG_FILE
+    saved = read_json(path)
+    try:
+        sections = {name: from_dict(section_class(name), saved[name], f"{path} [{name}]") for name in SECTIONS}
+    except KeyError as exc:
+        raise PipelineError(f"{path}: no section {exc}; re-run the run's ensemble stage") from None
+    return PipelineConfig(path=path, **sections)
+
+
+def playlist_entry(title: str | None, seeds: list[str], art: Artifacts, num_tracks: int | None = None) -> dict:
+    """A challenge-set entry for the playlist: seeds in order, with their artists and albums where the
+    catalogue knows the track (an unknown track's artist is unknown too). num_tracks, the length the
+    playlist is meant to reach, defaults to the middle of its category's length window (the
+    reranker learnt with real lengths, so "no more tracks wanted" would be a case it never saw)."""
+    v = art.vocab
+    ids = pd.Index(v.track_uri).get_indexer(list(seeds)) if seeds else np.zeros(0, dtype=np.int64)
+    tracks = []
+    for pos, (uri, t) in enumerate(zip(seeds, ids.tolist())):
+        t = t if t >= 0 else None
+        a = int(v.track_artist[t]) if t is not None else -1
+        tracks.append({"pos": pos, "track_uri": uri, "track_name": str(v.track_name[t]) if t is not None else "",
+                       "artist_uri": str(v.artist_uri[a]) if a >= 0 else UNKNOWN_ARTIST,
+                       "artist_name": str(v.artist_name[a]) if a >= 0 else "",
+                       "album_uri": str(v.album_uri[v.track_album[t]]) if t is not None else UNKNOWN_ALBUM,
+                       "album_name": "", "duration_ms": int(v.track_duration[t]) if t is not None else 0})
+    entry = {"pid": 0, "num_samples": len(seeds), "tracks": tracks,
+             "num_tracks": num_tracks if num_tracks is not None else typical_length(len(seeds), bool(title))}
+    if title:
+        entry["name"] = title
+    if entry["num_tracks"] < len(seeds):
+        raise PipelineError(f"--length {entry['num_tracks']}: fewer than the {len(seeds)} seed tracks given")
+    return entry
+
+
+UNKNOWN_ARTIST = "spotify:artist:" + "0" * 22  # in no catalogue: contributes nothing, like the unknown track
+UNKNOWN_ALBUM = "spotify:album:" + "0" * 22
+
+
+def typical_length(n_seeds: int, has_title: bool) -> int:
+    """The middle of the length window of the category with that many in-order seeds (the nearest
+    seed count when none has it exactly), at least one more than the seeds."""
+    fits = [c for c in CATEGORIES if not c.random and c.has_title == has_title] or list(CATEGORIES)
+    c = min(fits, key=lambda c: (abs(c.n_seeds - n_seeds), c.id))
+    return max((c.min_len + c.max_len) // 2, n_seeds + 1)
+
+
+def playlist_set(entry: dict, art: Artifacts) -> tuple[PlaylistSet, list[str]]:
+    """The entry in catalogue space through the batch path (and its seed uris outside the catalogue)."""
+    from preprocess.build import challenge_set
+    from preprocess.mpd import playlists_to_slice
+
+    ps = challenge_set(playlists_to_slice(Path("<playlist>"), [entry], require_num_tracks=True), art.vocab)
+    known = set(art.vocab.track_uri[ps.tracks.indices].tolist())
+    return ps, [t["track_uri"] for t in entry["tracks"] if t["track_uri"] not in known]
 
 
 @dataclass
 class Recommender:
-    """Everything a run trained, loaded once."""
+    """Everything a run made for the challenge split, loaded once."""
 
     art: Artifacts
-    scorers: dict  # model name -> callable(ps) -> dense float32 [T] scores
+    cfg: PipelineConfig
+    train: PlaylistSet  # what the challenge models were fit on (training + validation when refit)
+    models: dict  # name -> a baseline model, or the run's neural models
     final: str
 
     @classmethod
     def load(cls, run: Path, device: str = "cpu") -> "Recommender":
-        from baselines.als import ALS, ALSConfig
-        from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
+        from baselines.als import ALS
+        from baselines.models import ItemKNN, Popularity, TitlePopularity
 
         run = Path(run)
-        if not (run / "artifacts" / "manifest.json").exists():
-            raise PipelineError(f"{run}: not a finished run folder (no artifacts/manifest.json)")
-        art = load_artifacts(run / "artifacts")
-        record = _baselines_record(run)
-        train = art.playlists("all" if record.get("refit", False) else "train")  # what served the challenge
-        pop = Popularity(train)
-        cfg = BaselineConfig(**record["config"]) if record.get("config") else BaselineConfig()
-        baselines = {"popularity": pop, "title_popularity": TitlePopularity(train, pop, cfg),
-                     "item_knn": ItemKNN(train, pop, cfg)}
-        if (run / "baselines" / "als_challenge.npz").exists():
-            baselines["als"] = ALS.load(run / "baselines" / "als_challenge.npz", ALSConfig(**record["als_config"]))
-        scorers = {name: _dense(model) for name, model in baselines.items()}
-        final = "item_knn"
-        neural = _neural_dirs(run)
-        if neural:
-            scorers |= _neural_scorers(art, *neural, device)
-            final = "mmcf" if "mmcf" in scorers else "dae"
-        if "mmcf" in scorers and (run / "ensemble" / "rerank").is_dir():
-            scorers["rerank"] = _rerank_scorer(run, art, train, scorers, baselines, neural[0])
-            final = "rerank"
-        return cls(art=art, scorers=scorers, final=final)
+        if not (run / "artifacts" / "manifest.json").exists() or not (run / CONFIG_FILE).exists():
+            raise PipelineError(f"{run}: not a finished run folder (no artifacts/manifest.json or {CONFIG_FILE})")
+        art, cfg = load_artifacts(run / "artifacts"), run_config(run)
+        train = stages.fit_sets(art, cfg.run.refit)["challenge"]
+        models: dict = {}
+        if "baselines" in cfg.run.stages:
+            pop = Popularity(train)
+            models = {"popularity": pop, "title_popularity": TitlePopularity(train, pop, cfg.baselines),
+                      "item_knn": ItemKNN(train, pop, cfg.baselines),
+                      "als": ALS.load(run / "baselines" / "als_challenge.npz", cfg.als)}
+        models |= _neural(run, art, cfg, device)
+        return cls(art=art, cfg=cfg, train=train, models=models, final=cfg.run.final)
 
-    def recommend(self, title: str | None, seeds: list[str], n: int = 20) -> tuple[list[dict], list[str]]:
-        if not title and not seeds:
-            raise PipelineError("give a title and/or seed track uris")
-        ps, unknown = playlist_set(title, seeds, self.art)
-        scores = {name: fn(ps) for name, fn in self.scorers.items()}
-        final = scores[self.final].copy()
-        final[ps.tracks.indices] = -np.inf
-        top = np.lexsort((-scores["popularity"], -final))[:n]  # no evidence at all: popularity order
-        v = self.art.vocab
-        rows = [{"rank": r + 1, "track": str(v.track_name[t]), "artist": str(v.artist_name[v.track_artist[t]])
-                 if v.track_artist[t] >= 0 else "", "uri": str(v.track_uri[t]),
-                 **{name: float(s[t]) for name, s in scores.items()}} for r, t in enumerate(top)]
-        return rows, unknown
+    def lists(self, ps: PlaylistSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every model's (ids, scores) list for the playlists, as the stages make the challenge lists."""
+        from baselines.models import Popularity, recommend
+        from ensemble.mixing import mmcf_lists
+        from mmcf.predict import predict
 
-
-def _dense(model):
-    return lambda ps: np.asarray(model.score(ps, np.array([0])))[0]
-
-
-def _neural_dirs(run: Path) -> tuple[Path, Path | None] | None:
-    """The autoencoders' and title model's folders that served the challenge (refit when the run refit)."""
-    for dae, title in (("refit", "refit"), ("models", "model")):
-        if (run / "mmcf" / dae / "config.json").exists():
-            title_dir = run / "charcnn" / title
-            return run / "mmcf" / dae, title_dir if (title_dir / "title_model.pt").exists() else None
-    return None
-
-
-def _neural_scorers(art: Artifacts, dae_dir: Path, title_dir: Path | None, device: str) -> dict:
-    import torch
-
-    from ensemble.mixing import mixing_weights, usable_title
-    from mmcf.predict import dae_scores, load_models
-
-    models = load_models(dae_dir, device)
-    dense = models.dense
-
-    def catalogue(dense_scores: np.ndarray) -> np.ndarray:
-        """Dense track scores scattered over the catalogue (0 outside the dense vocabulary)."""
-        out = np.zeros(art.vocab.n_tracks, dtype=np.float32)
-        out[dense.tracks] = dense_scores[:dense.n_tracks]
+        out, depth = {}, stages.LIST_DEPTH
+        for name in ("popularity", "title_popularity", "item_knn", "als"):
+            if name in self.models:
+                out[name] = recommend(self.models[name], ps, k=depth, batch=self.cfg.baselines.batch)
+        if "dae" in self.models:
+            out["dae"] = predict(self.models["dae"], ps, self.art.vocab, k=depth)
+        if "title" in self.models:
+            title = self.models["title"]
+            out["mmcf"] = mmcf_lists(ps, title, self.models["dae"], self.art.vocab, Popularity(self.train).order(),
+                                     k=depth, batch=self.cfg.charcnn.predict_batch,
+                                     device=str(next(title.parameters()).device))
+        if "reranker" in self.models:
+            out["rerank"] = self.rerank(ps, out)
         return out
 
-    def dae(ps):
-        return catalogue(dae_scores(models, ps, np.array([0]))[0][0].cpu().numpy())
+    def reranker_inputs(self, ps: PlaylistSet, lists: dict) -> tuple:
+        """(model, feature context, sources) the reranker scores `ps` with: the stage's own recipe."""
+        model, ctx = self.models["reranker"], self.models["context"]
+        built = stages.scorer_sources(self.train, [n for n in model.sources if n not in lists], self.cfg)
+        return model, ctx, stages.in_order(model.sources, lists | built)
 
-    out = {"dae": dae}
-    if title_dir is not None:
+    def rerank(self, ps: PlaylistSet, lists: dict) -> tuple[np.ndarray, np.ndarray]:
+        from ensemble.ranker import rerank_with
+
+        model, ctx, sources = self.reranker_inputs(ps, lists)
+        return rerank_with(model, ctx, ps, sources, self.cfg.rerank)
+
+    def recommend(self, title: str | None, seeds: list[str], n: int = 20,
+                  num_tracks: int | None = None) -> tuple[list[dict], list[str], dict]:
+        """The final model's first n tracks with every model's rank and score of each; the seed uris
+        outside the catalogue; and what the playlist was taken as (category, length)."""
+        if not title and not seeds:
+            raise PipelineError("give a title and/or seed track uris")
+        ps, unknown = playlist_set(playlist_entry(title, seeds, self.art, num_tracks), self.art)
+        lists = self.lists(ps)
+        v = self.art.vocab
+        ranks = {name: {int(t): (r, float(s)) for r, (t, s) in enumerate(zip(ids[0], scores[0])) if t >= 0}
+                 for name, (ids, scores) in lists.items()}
+        rows = []
+        for r, t in enumerate(t for t in lists[self.final][0][0][:n] if t >= 0):
+            a = v.track_artist[t]
+            rows.append({"rank": r + 1, "track": str(v.track_name[t]), "artist": str(v.artist_name[a]) if a >= 0 else "",
+                         "uri": str(v.track_uri[t]),
+                         "models": {name: {"rank": ranks[name][t][0] + 1, "score": ranks[name][t][1]}
+                                    for name in lists if t in ranks[name]}})
+        cat = int(ps.category[0])
+        taken = {"category": f"{cat} {BY_ID[cat].name}" if cat else "none (routed by seed count)",
+                 "num_tracks": int(ps.num_tracks[0]), "final": self.final}
+        return rows, unknown, taken
+
+
+def _neural(run: Path, art: Artifacts, cfg: PipelineConfig, device: str) -> dict:
+    """The autoencoders, title model and reranker that served the run's challenge lists."""
+    out: dict = {}
+    if "mmcf" not in cfg.run.stages:
+        return out
+    from mmcf.predict import load_models
+
+    out["dae"] = load_models(stages.dae_dir(run / "mmcf", "challenge", cfg.run.refit), device)
+    if "charcnn" in cfg.run.stages:
         from charcnn.train import load_title_model
 
-        title = load_title_model(title_dir, device, art.vocab.fingerprint)
+        out["title"] = load_title_model(stages.title_dir(run / "charcnn", "challenge", cfg.run.refit), device,
+                                        art.vocab.fingerprint)
+    if "rerank" in cfg.run.stages:
+        from ensemble.features import FeatureContext
+        from ensemble.ranker import load_reranker
 
-        def title_only(ps):
-            with torch.no_grad():
-                return catalogue(title.probs(torch.from_numpy(ps.title_chars))[0].cpu().numpy())
-
-        def mixed(ps):
-            _, c = dae_scores(models, ps, np.array([0]))
-            w_t, w_p = mixing_weights(usable_title(ps), c)
-            return w_t[0] * out["title_model"](ps) + w_p[0] * dae(ps)
-
-        out |= {"title_model": title_only, "mmcf": mixed}
+        out["reranker"] = load_reranker(run / "ensemble" / "rerank")
+        train = stages.fit_sets(art, cfg.run.refit)["challenge"]
+        out["context"] = FeatureContext.build(train, art.vocab, cfg.rerank.cooc_max_playlists, cfg.rerank.seed,
+                                              dense_tracks=stages.dense_tracks(run / "mmcf", "challenge", cfg))
     return out
 
 
-def _baselines_record(run: Path) -> dict:
-    """What the run's baselines stage recorded (its settings, whether it refit); {} for older runs."""
-    from common.io import read_json
-
-    record = run / "baselines" / "stage.json"
-    return read_json(record).get("result", {}) if record.exists() else {}
-
-
-def _rerank_scorer(run: Path, art: Artifacts, train: PlaylistSet, scorers: dict, baselines: dict, dae_dir: Path):
-    """The two-stage system for one playlist, with the sources the run's rerank stage used for the
-    challenge (the baseline models already built for their own columns, plus the reranker's own
-    sources): candidates from every list, reordered by the trained LightGBM model. Tracks outside
-    its top 500 score -inf (the table lists at most those)."""
-    from common.topk import topk_excluding
-    from ensemble.features import FeatureContext
-    from ensemble.ranker import load_reranker, own_sources, rerank_with
-    from mmcf.dense import DenseVocab
-    from pipeline.stages import LIST_DEPTH
-
-    model = load_reranker(run / "ensemble" / "rerank")
-    ctx = FeatureContext.build(train, art.vocab, model.cfg.cooc_max_playlists, model.cfg.seed,
-                               dense_tracks=DenseVocab.load(dae_dir).tracks)
-    fixed = baselines | own_sources(train, model.cfg)
-
-    def rerank(ps):
-        mmcf = topk_excluding(scorers["mmcf"](ps)[None, :], ps.tracks, LIST_DEPTH)
-        sources = {name: src for name, src in (fixed | {"mmcf": mmcf}).items() if name in model.sources}
-        ids, scores = rerank_with(model, ctx, ps, sources, model.cfg)
-        out = np.full(art.vocab.n_tracks, -np.inf, dtype=np.float32)
-        keep = ids[0] >= 0
-        out[ids[0][keep]] = scores[0][keep]
-        return out
-
-    return rerank
-
-
-def print_table(rows: list[dict], unknown: list[str]) -> str:
-    models = [k for k in rows[0] if k not in ("rank", "track", "artist", "uri")] if rows else []
-    width = max(40, min(shutil.get_terminal_size((120, 20)).columns - 12 * len(models) - 8, 80))
-    lines = [f"{'#':>3}  {'track — artist':<{width}}" + "".join(f"{m[:11]:>12}" for m in models)]
-    for r in rows:
-        label = f"{r['track']} — {r['artist']}"[:width]
-        lines.append(f"{r['rank']:>3}  {label:<{width}}" + "".join(f"{r[m]:>12.4g}" for m in models))
+def print_table(rows: list[dict], unknown: list[str], taken: dict) -> str:
+    """Warnings first, then the final model's list with each model's rank of every track, then the legend."""
+    lines = []
     if unknown:
-        lines.append(f"({len(unknown)} seed uri(s) not in the vocabulary, ignored: {', '.join(unknown[:3])}"
-                     f"{' ...' if len(unknown) > 3 else ''})")
+        lines.append(f"warning: {len(unknown)} seed uri(s) not in the run's catalogue, ignored: "
+                     f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}")
+    lines.append(f"taken as category {taken['category']}, {taken['num_tracks']} tracks in all; "
+                 f"final model: {taken['final']}\n")
+    models = [m for m in LEGEND if any(m in r["models"] for r in rows)]
+    width = max(30, min(shutil.get_terminal_size((120, 20)).columns - sum(len(m) + 2 for m in models) - 8, 70))
+    lines.append(f"{'#':>3}  {'track - artist':<{width}}" + "".join(f"  {m:>{max(len(m), 5)}}" for m in models))
+    for r in rows:
+        label = f"{r['track']} - {r['artist']}"[:width]
+        cells = [str(r["models"][m]["rank"]) if m in r["models"] else "-" for m in models]
+        lines.append(f"{r['rank']:>3}  {label:<{width}}" + "".join(f"  {c:>{max(len(m), 5)}}" for c, m in zip(cells, models)))
+    lines.append(f"\nEach column is a model's rank of the track (1 = its first choice, - = not in its top "
+                 f"{stages.LIST_DEPTH}); scores are in --json.")
+    lines += [f"  {m}: {LEGEND.get(m, '')}" for m in models]
     return "\n".join(lines)

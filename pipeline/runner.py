@@ -11,6 +11,7 @@ from common.io import read_json
 from common.stages import run_stage, stage_key
 from pipeline import stages
 from pipeline.config import PipelineConfig
+from pipeline.recommend import write_run_config
 from preprocess.artifacts import Artifacts, load_artifacts
 
 log = logging.getLogger("run")
@@ -44,6 +45,7 @@ class Runner:
         if mpd is None:
             mpd, challenge, truth = self.data()
         art = self.preprocess(mpd, challenge)
+        write_run_config(self.out, self.cfg)  # recommend.py serves with the run's own settings
         self.models(art)
         lists = stages.list_files(self.out, self.cfg)
         final = self.cfg.run.final
@@ -178,8 +180,10 @@ REPORT_NOTES = [
 def recall_table(recall: dict) -> str:
     from report.tables import simple_table
 
-    ks = [k for k in recall if k.startswith("recall@")]
-    rows = [[f"{c} {v['name']}", *(f"{v[k]:.4f}" for k in ks)] for c, v in recall["per_category"].items()]
+    # JSON files keep keys sorted as text ("10" before "2", "recall@1000" before "recall@250"): order by number
+    ks = sorted((k for k in recall if k.startswith("recall@")), key=lambda k: int(k.split("@")[1]))
+    cats = sorted(recall["per_category"].items(), key=lambda kv: int(kv[0]))
+    rows = [[f"{c} {v['name']}", *(f"{v[k]:.4f}" for k in ks)] for c, v in cats]
     rows.append(["**all**", *(f"{recall[k]:.4f}" for k in ks)])
     return simple_table(["category", *ks], rows)
 

@@ -198,7 +198,8 @@ def rerank(art: Artifacts, run: Path, cfg: PipelineConfig) -> dict:
     names = [n for n in SOURCE_ORDER if n in cfg.rerank.sources]
     summary, lists = {}, {}
     for split, train in fit_sets(art, cfg.run.refit).items():
-        sources = sources_for(split, train, names, files, cfg)
+        saved = {n: load_lists(files[n], split) for n in names if n in files and files[n].exists()}
+        sources = in_order(names, saved | scorer_sources(train, [n for n in names if n not in saved], cfg))
         ctx = FeatureContext.build(train, art.vocab, cfg.rerank.cooc_max_playlists, cfg.rerank.seed,
                                    dense_tracks=dense_tracks(run / "mmcf", split, cfg))
         if split == "val":
@@ -209,9 +210,14 @@ def rerank(art: Artifacts, run: Path, cfg: PipelineConfig) -> dict:
     return {"train_seconds": summary.get("seconds", 0.0)}
 
 
-def sources_for(split: str, train: PlaylistSet, names: list[str], files: dict[str, Path], cfg: PipelineConfig) -> dict:
-    """The reranker's sources for one split: lists an earlier stage saved, and scorers built here on
-    `train` for the others (artist kNN is the reranker's own)."""
+def in_order(names: list[str], sources: dict) -> dict:
+    """The sources in `names` order: the reranker's feature columns follow it."""
+    return {n: sources[n] for n in names if n in sources}
+
+
+def scorer_sources(train: PlaylistSet, names: list[str], cfg: PipelineConfig) -> dict:
+    """Those of the reranker's sources `names` built as scorers on `train` (artist kNN is the
+    reranker's own; the baselines when no stage saved their lists)."""
     from baselines.models import ItemKNN, Popularity, TitlePopularity
     from ensemble.ranker import own_sources
 
@@ -219,13 +225,7 @@ def sources_for(split: str, train: PlaylistSet, names: list[str], files: dict[st
     make = {"item_knn": lambda: ItemKNN(train, pop, cfg.baselines),
             "artist_knn": lambda: own_sources(train, cfg.rerank)["artist_knn"],
             "title_popularity": lambda: TitlePopularity(train, pop, cfg.baselines), "popularity": lambda: pop}
-    out = {}
-    for name in names:
-        if name in files and files[name].exists():
-            out[name] = load_lists(files[name], split)
-        elif name in make:
-            out[name] = make[name]()
-    return out
+    return {name: make[name]() for name in names if name in make}
 
 
 def dense_tracks(dae: Path, split: str, cfg: PipelineConfig) -> np.ndarray | None:

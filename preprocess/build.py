@@ -114,7 +114,7 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
                "vocab_albums": len(vocab.album_uri)}
     chal = None
     if seeds is not None:
-        chal = _challenge_set(seeds, vocab)
+        chal = challenge_set(seeds, vocab)
         counts |= {"challenge_playlists": len(chal), "challenge_seeds": int(chal.n_seeds.sum()),
                    "challenge_unknown_seeds": int(chal.n_unknown.sum()),
                    "challenge_playlists_with_unknown": int((chal.n_unknown > 0).sum()),
@@ -145,7 +145,6 @@ def _vocabulary(corpus: Corpus, cfg: BuildConfig) -> tuple[Vocab, np.ndarray, np
     t_count = np.bincount(corpus.track[corpus.first_track], minlength=len(corpus.track_id))
     a_count = np.bincount(corpus.track_artist[corpus.track], minlength=len(corpus.artist_id))
     keep_a = a_count >= cfg.min_artist_count
-    keep_a &= corpus.artist_id != VARIOUS_ARTISTS[len(URI_PREFIX["artist_uri"]):].encode()
     t_idx = _ordered(np.flatnonzero(t_count >= cfg.min_track_count), t_count, corpus.track_id)
     a_idx = _ordered(np.flatnonzero(keep_a), a_count, corpus.artist_id)
     t_map = np.full(len(corpus.track_id), -1, dtype=np.int32)
@@ -217,7 +216,7 @@ def _train_set(corpus: Corpus, row: np.ndarray, pos: np.ndarray, train_rows: np.
     out_index[rows] = np.arange(len(rows), dtype=np.int32)
     sel = kept & (out_index[row] >= 0)
     tracks = _csr(out_index[row[sel]], vt[sel], pos[sel] + 1, (len(rows), vocab.n_tracks), np.int32)
-    va = a_map[corpus.track_artist[corpus.track]]
+    va = _without_various(a_map[corpus.track_artist[corpus.track]], vocab)
     del vt
     sel = corpus.first_artist & (va >= 0) & (out_index[row] >= 0)
     artists = _csr(out_index[row[sel]], va[sel], pos[sel] + 1, (len(rows), vocab.n_artists), np.int32)
@@ -247,8 +246,9 @@ def _holdout_set(corpus: Corpus, rows: np.ndarray, category: np.ndarray, seeds: 
 
     s = seeds & _first(out_row, np.where(seeds, g_track, -1) + 1) & (vt >= 0)
     tracks = _csr(out_row[s], vt[s], pos[s] + 1, shape_t, np.int32)
-    s = seeds & _first(out_row, np.where(seeds, g_artist, -1) + 1) & (va >= 0)
-    artists = _csr(out_row[s], va[s], pos[s] + 1, shape_a, np.int32)
+    va_in = _without_various(va, vocab)
+    s = seeds & _first(out_row, np.where(seeds, g_artist, -1) + 1) & (va_in >= 0)
+    artists = _csr(out_row[s], va_in[s], pos[s] + 1, shape_a, np.int32)
     held_first = ~seeds & _first(out_row, np.where(seeds, -1, g_track) + 1)
     h = held_first & (vt >= 0)
     holdout = _csr(out_row[h], vt[h], np.ones(int(h.sum())), shape_t, np.int8)
@@ -267,15 +267,16 @@ def _holdout_set(corpus: Corpus, rows: np.ndarray, category: np.ndarray, seeds: 
         holdout=holdout, holdout_artists=holdout_artists)
 
 
-def _challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
-    """Challenge seeds in vocabulary space; unknown seed tracks are counted, category inferred."""
+def challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
+    """Challenge seeds in catalogue space; unknown seed tracks are counted, the category inferred (0 where
+    none fits). recommend.py maps a single playlist through it too, so both paths see the same inputs."""
     n_pl = len(seeds)
     lengths = np.diff(seeds.indptr)
     out_row = np.repeat(np.arange(n_pl, dtype=np.int32), lengths)
     order = np.lexsort((seeds.pos, out_row))
     out_row, pos = out_row[order], seeds.pos[order].astype(np.int64)
     vt = pd.Index(vocab.track_uri).get_indexer(seeds.track_uri[order]).astype(np.int32)
-    va = pd.Index(vocab.artist_uri).get_indexer(seeds.artist_uri[order]).astype(np.int32)
+    va = _without_various(pd.Index(vocab.artist_uri).get_indexer(seeds.artist_uri[order]).astype(np.int32), vocab)
     t_key = pd.factorize(seeds.track_uri[order])[0]
     a_key = pd.factorize(seeds.artist_uri[order])[0]
     s = _first(out_row, t_key) & (vt >= 0)
@@ -293,6 +294,14 @@ def _challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
         tracks=tracks, artists=artists,
         n_holdouts=np.maximum(seeds.num_tracks - lengths, 0).astype(np.int32),
         holdout=_empty(n_pl, vocab.n_tracks), holdout_artists=_empty(n_pl, vocab.n_artists))
+
+
+def _without_various(artist: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """Artist ids with "Various Artists" as -1. MMCF drops it from what models see (it says nothing
+    about taste), but it stays in the catalogue: the artist credit of R-precision counts it, as the
+    official scorer does, and so do the withheld artists (holdout_artists)."""
+    various = np.flatnonzero(vocab.artist_uri == VARIOUS_ARTISTS)
+    return np.where(np.isin(artist, various), -1, artist).astype(artist.dtype)
 
 
 def _write_arrays(out: Path, vocab: Vocab, train: PlaylistSet, val: PlaylistSet, val_full: PlaylistSet,

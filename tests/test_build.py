@@ -63,7 +63,7 @@ def test_catalogue_follows_min_counts_over_training_and_validation_playlists(art
     a_count = Counter(t["artist_uri"] for pl in raw.values() for t in pl["tracks"])
     v = art.vocab
     assert set(v.track_uri) == {u for u, c in t_count.items() if c >= 5}
-    assert set(v.artist_uri) == {u for u, c in a_count.items() if c >= 3} - {VARIOUS_ARTISTS}
+    assert set(v.artist_uri) == {u for u, c in a_count.items() if c >= 3}
     assert [t_count[u] for u in v.track_uri] == v.track_count.tolist()
     assert (np.diff(v.track_count) <= 0).all()  # most frequent first
     assert [a_count[u] for u in v.artist_uri] == v.artist_count.tolist()
@@ -72,7 +72,7 @@ def test_catalogue_follows_min_counts_over_training_and_validation_playlists(art
 def test_default_catalogue_holds_every_track_and_artist(mpd, raw, tmp_path):
     v = build(mpd, tmp_path, BuildConfig(val_per_category=3, max_train_len=100, workers=1)).vocab
     assert set(v.track_uri) == {t["track_uri"] for pl in raw.values() for t in pl["tracks"]}
-    assert set(v.artist_uri) == {t["artist_uri"] for pl in raw.values() for t in pl["tracks"]} - {VARIOUS_ARTISTS}
+    assert set(v.artist_uri) == {t["artist_uri"] for pl in raw.values() for t in pl["tracks"]}
 
 
 def test_val_full_holds_the_validation_playlists_whole_and_all_adds_them_to_train(art, raw):
@@ -92,14 +92,16 @@ def test_val_full_holds_the_validation_playlists_whole_and_all_adds_them_to_trai
     assert both.pid.tolist() == train.pid.tolist() + full.pid.tolist()
 
 
-def test_various_artists_dropped_but_their_tracks_kept(art, raw):
+def test_various_artists_in_the_catalogue_but_in_no_playlist_input(art, raw):
     v = art.vocab
-    assert VARIOUS_ARTISTS in a_count_keys(raw)
-    assert VARIOUS_ARTISTS not in set(v.artist_uri)
+    assert VARIOUS_ARTISTS in a_count_keys(raw) and VARIOUS_ARTISTS in set(v.artist_uri)  # for the artist credit
     info = {t["track_uri"]: t for pl in raw.values() for t in pl["tracks"]}
-    va = np.array([info[u]["artist_uri"] == VARIOUS_ARTISTS for u in v.track_uri])
-    assert va.any() and (v.track_artist[va] == -1).all() and (v.track_artist[~va] >= 0).all()
-    assert [info[u]["artist_uri"] for u in v.track_uri[~va]] == v.artist_uri[v.track_artist[~va]].tolist()
+    assert [info[u]["artist_uri"] for u in v.track_uri] == v.artist_uri[v.track_artist].tolist()
+    various = int(np.flatnonzero(v.artist_uri == VARIOUS_ARTISTS)[0])
+    for name in ("train", "val", "val_full"):
+        assert various not in art.playlists(name).artists.indices  # models never see it
+    held = art.playlists("val").holdout_artists
+    assert various in held.indices  # withheld artists keep it
     assert v.album_uri[v.track_album].tolist() == [info[u]["album_uri"] for u in v.track_uri]
     assert v.track_name.tolist() == [info[u]["track_name"] for u in v.track_uri]
 
@@ -111,7 +113,7 @@ def a_count_keys(raw: dict) -> set[str]:
 def test_train_matrices_keep_first_positions(art, raw):
     train, v = art.playlists("train"), art.vocab
     t_index = {u: i for i, u in enumerate(v.track_uri)}
-    a_index = {u: i for i, u in enumerate(v.artist_uri)}
+    a_index = {u: i for i, u in enumerate(v.artist_uri) if u != VARIOUS_ARTISTS}  # never a model input
     assert train.tracks.has_sorted_indices and train.tracks.dtype == np.int32
     for i, pid in enumerate(train.pid.tolist()):
         want_t, want_a = {}, {}

@@ -144,3 +144,16 @@ def test_config_layers_merge_over_a_named_base_and_checks_name_the_file(tmp_path
     (tmp_path / "base.toml").write_text('base = "top.toml"\n')
     with pytest.raises(PipelineError, match="cycle"):
         load_config(tmp_path / "top.toml")
+
+
+def test_recall_table_orders_categories_and_depths_by_number_after_a_json_round_trip(tmp_path):
+    from common.io import read_json, write_json
+    from pipeline.runner import recall_table
+
+    recall = {"recall@100": 0.1, "recall@250": 0.2, "recall@1000": 0.3,
+              "per_category": {str(c): {"name": f"c{c}", "recall@100": c / 100, "recall@250": c / 50,
+                                        "recall@1000": c / 20} for c in (1, 2, 10)}}
+    write_json(tmp_path / "r.json", recall)  # sort_keys: "10" < "2", "recall@1000" < "recall@250"
+    lines = recall_table(read_json(tmp_path / "r.json")).splitlines()
+    assert lines[0] == "| category | recall@100 | recall@250 | recall@1000 |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["1 c1", "2 c2", "10 c10", "**all**"]

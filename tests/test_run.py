@@ -1,5 +1,6 @@
 """The stage runner end to end on a tiny synthetic MPD with every stage (baselines, autoencoders,
 title model, reranker): determinism, skipping, kill mid-training and resume."""
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +41,20 @@ def test_default_run_writes_submission_report_and_table(tiny):
     verify = subprocess.run([sys.executable, "-m", "submission.verify", "--submission", str(out / "submission.csv"),
                              "--challenge", str(out / "data/local/challenge_set.json")], cwd=ROOT, capture_output=True)
     assert verify.returncode == 0
+
+
+def test_report_metrics_agree_with_the_official_scorer_of_the_submission(tiny):
+    cfg, out, _ = tiny
+    local = out / "data" / "local"
+    proc = subprocess.run([sys.executable, "-m", "submission.evaluate", "--submission", str(out / "submission.csv"),
+                           "--challenge", str(local / "challenge_set.json"), "--truth", str(local / "truth.json"),
+                           "--mpd", str(local / "train"), "--json"], cwd=ROOT, capture_output=True, text=True)
+    official = json.loads(proc.stdout)
+    report = json.loads((out / "metrics.json").read_text())["test"]["rerank"]
+    for metric in ("r_precision", "ndcg", "clicks"):
+        assert abs(official[metric] - report[metric]) < 1e-6, metric
+        for c, row in official["per_category"].items():
+            assert abs(row[metric] - report["per_category"][c][metric]) < 1e-6, (metric, c)
 
 
 def test_rerun_skips_finished_stages_and_is_byte_identical(tiny, tmp_path):
@@ -122,6 +137,38 @@ def test_every_entry_point_refuses_a_misspelt_section_or_key_naming_the_file(ent
     assert what in proc.stderr and str(bad) in proc.stderr
 
 
+def test_one_playlist_and_batch_paths_give_the_reranker_the_same_feature_rows(tiny):
+    """recommend.py's path (a challenge entry -> challenge_set -> every model's list -> features) and the
+    ensemble stage's (saved challenge lists) agree row for row on the reranker's inputs: the same
+    candidates in the same order, and the same features up to float32 rounding (a matrix product over
+    one row and over a batch of rows round differently, ~2e-6 relative in the autoencoders' scores)."""
+    from ensemble.features import build_features
+    from ensemble.ranker import prepare
+    from pipeline import stages
+    from pipeline.recommend import Recommender, playlist_set
+
+    _, out, _ = tiny
+    rec = Recommender.load(out)
+    art, cfg, model = rec.art, rec.cfg, rec.models["reranker"]
+    ps = art.playlists("challenge")
+    files = stages.list_files(out, cfg)
+    saved = {n: stages.load_lists(files[n], "challenge") for n in model.sources if n in files}
+    batch_sources = stages.in_order(model.sources, saved | stages.scorer_sources(
+        rec.train, [n for n in model.sources if n not in saved], cfg))
+    srcs, cands = prepare(rec.models["context"], ps, batch_sources, cfg.rerank, model.sources)
+    x_batch, names = build_features(rec.models["context"], ps, cands, srcs)
+    entries = json.loads((out / "data/local/challenge_set.json").read_text())["playlists"]
+    for i in range(0, len(entries), 9):  # one playlist of every category
+        one, _ = playlist_set(entries[i], art)
+        assert int(one.pid[0]) == int(ps.pid[i]) and int(one.category[0]) == int(ps.category[i])
+        _, ctx, sources = rec.reranker_inputs(one, rec.lists(one))
+        srcs1, cands1 = prepare(ctx, one, sources, cfg.rerank, model.sources)
+        x_one, names_one = build_features(ctx, one, cands1, srcs1)
+        a, b = int(cands.indptr[i]), int(cands.indptr[i + 1])
+        assert names_one == names and np.array_equal(cands1.track, cands.track[a:b])
+        np.testing.assert_allclose(x_one, x_batch[a:b], rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
 def test_bad_config_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[run]\nfinal = 3\n")
@@ -142,10 +189,19 @@ def test_recommend_one_playlist_from_a_finished_run(tiny):
     answer = json.loads(proc.stdout)
     uris = [t["uri"] for t in answer["tracks"]]
     assert len(uris) == 7 == len(set(uris)) and not set(uris) & set(seeds)
-    assert {"popularity", "item_knn", "title_popularity", "dae", "mmcf", "rerank"} <= set(answer["tracks"][0])
     assert answer["final"] == "rerank"  # the run's final model
-    ranked = [t["rerank"] for t in answer["tracks"]]
-    assert ranked == sorted(ranked, reverse=True) and np.isfinite(ranked).all()
+    ranked = [t["models"]["rerank"] for t in answer["tracks"]]
+    assert [r["rank"] for r in ranked] == list(range(1, 8))
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
+    assert answer["taken_as"]["category"] == "5 title + first 10"  # as a challenge entry would be
+    table = subprocess.run([sys.executable, "recommend.py", "--run", str(out), "--seeds", *seeds[:5],
+                            "spotify:track:" + "Z" * 22, "-n", "5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = table.stdout.splitlines()
+    assert table.returncode == 0 and lines[0].startswith("warning: ") and "Z" * 22 in lines[0]
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("#"))
+    assert "title_popularity" in lines[header] and lines[header + 1].lstrip().startswith("1 ")
+    assert "rank of the track" in table.stdout and "co-occurrence" in table.stdout  # the legend
     bad = subprocess.run([sys.executable, "recommend.py", "--run", str(out / "nope"), "--title", "x"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
