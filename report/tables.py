@@ -18,8 +18,16 @@ def metrics_table(table: dict[str, dict]) -> str:
             cells = [_fmt(table[m]["per_category"].get(c, {}).get(key), key) for m in models]
             lines.append("| " + " | ".join([f"{c} {BY_ID[int(c)].name}", *cells]) + " |")
         lines.append("| " + " | ".join(["**all**", *(f"**{_fmt(table[m][key], key)}**" for m in models)]) + " |")
+        if _unbalanced(table[models[0]]):
+            lines.append("| " + " | ".join(["**all, categories equal**",
+                                             *(f"**{_fmt(table[m]['category_mean'][key], key)}**" for m in models)]) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _unbalanced(summary: dict) -> bool:
+    """Categories hold different numbers of playlists (then the two overall means differ)."""
+    return len({row["playlists"] for row in summary["per_category"].values()}) > 1 and "category_mean" in summary
 
 
 def simple_table(header: list[str], rows: list[list]) -> str:

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.metrics import playlist_metrics
+from common.metrics import playlist_metrics, summarize
 from submission import evaluate
 from tests import mpdfake
 
@@ -302,3 +302,16 @@ def test_evaluate_subprocess_json_and_table(tmp_path):
     last = table.stdout.strip().splitlines()[-1].split()
     assert last[0] == "all" and int(last[1]) == len(case["cases"])
     assert [float(x) for x in last[2:]] == pytest.approx(list(want), abs=1e-3)
+
+
+def test_summarize_gives_the_official_mean_and_the_mean_of_category_means():
+    per = {"r_precision": np.array([0.1, 0.3, 0.5, 0.6, 0.7]), "ndcg": np.array([0.2, 0.2, 0.4, np.nan, 0.4]),
+           "clicks": np.array([1.0, 3.0, 0.0, 0.0, 2.0])}
+    out = summarize(per, np.array([1, 1, 4, 4, 4]))
+    assert out["r_precision"] == pytest.approx(2.2 / 5) and out["clicks"] == pytest.approx(6 / 5)
+    assert out["per_category"]["1"]["r_precision"] == pytest.approx(0.2)
+    assert out["per_category"]["4"]["ndcg"] == pytest.approx(0.4)  # NaN (no withheld track) left out
+    assert out["category_mean"]["r_precision"] == pytest.approx((0.2 + 0.6) / 2)
+    assert out["category_mean"]["clicks"] == pytest.approx((2.0 + 2 / 3) / 2)
+    balanced = summarize(per, np.array([1, 1, 4, 4, 5]))
+    assert balanced["per_category"]["5"]["playlists"] == 1
