@@ -1,8 +1,8 @@
 """Title model benchmark: per-category validation metrics of the baselines, the autoencoders
 alone, and MMCF (autoencoders + character CNN, and + character LSTM), with training times.
 
-    .venv/bin/python bench/bench_charcnn.py --artifacts DIR --dae DIR --out DIR [--config FILE] [--truth FILE]
-        [--report RUN/report]
+    .venv/bin/python bench/bench_charcnn.py --artifacts RUN/artifacts --dae RUN/mmcf/models --out DIR
+        [--config FILE] [--truth RUN/data/local/truth.json] [--report RUN/report]
 
 Prints a markdown table (R-precision / NDCG / clicks per category and overall) for
 bench/results/charcnn.md; with --report it also writes them as title_models.md into a run's report
@@ -22,10 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend  # noqa: E402
-from charcnn.config import load_title_config  # noqa: E402
-from charcnn.train import list_metrics, load_title_model, popularity_order, train_title_model  # noqa: E402
+from charcnn.train import load_title_model, popularity_order, train_title_model  # noqa: E402
 from common.cli import run_cli  # noqa: E402
-from common.metrics import summarize  # noqa: E402
+from common.config import load_section  # noqa: E402
+from common.metrics import list_metrics, summarize  # noqa: E402
 from ensemble.mixing import mmcf_lists  # noqa: E402
 from mmcf.predict import load_models, predict  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
@@ -36,9 +36,9 @@ from report.write import attach_section  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", required=True)
-    ap.add_argument("--dae", required=True)
+    ap.add_argument("--dae", required=True, help="trained autoencoders, selected on validation (RUN/mmcf/models)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--config", help="pipeline TOML with a [charcnn] section")
+    ap.add_argument("--config", help="pipeline TOML (its [charcnn] section; defaults without it)")
     ap.add_argument("--archs", default="cnn,lstm")
     ap.add_argument("--truth", help="truth.json of the artifacts' challenge set: adds the local test table")
     ap.add_argument("--report", help="a run's report folder: the tables go there too (title_models.md)")
@@ -56,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     bcfg = BaselineConfig()
     for m in (pop, TitlePopularity(train, pop, bcfg), ItemKNN(train, pop, bcfg)):
         for split, ps in splits.items():
-            results[split][m.name] = summarize(list_metrics(recommend(m, ps)[0], ps, vocab), ps.category)
+            results[split][m.name] = summarize(list_metrics(recommend(m, ps)[0], ps, vocab.track_artist),
+                                               ps.category)
     for split, ps in splits.items():
         start = time.perf_counter()
-        results[split]["dae_alone"] = summarize(list_metrics(predict(models, ps, vocab)[0], ps, vocab), ps.category)
+        results[split]["dae_alone"] = summarize(list_metrics(predict(models, ps, vocab)[0], ps, vocab.track_artist),
+                                                ps.category)
         times[f"dae_alone predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
 
-    base = load_title_config(args.config)
+    base = load_section(args.config, "charcnn")
     for arch in args.archs.split(","):
         cfg = dataclasses.replace(base, arch=arch)
         out = Path(args.out) / arch
@@ -71,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         title = load_title_model(out, "cpu", vocab.fingerprint)
         for split, ps in splits.items():
             start = time.perf_counter()
-            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(vocab), batch=cfg.predict_batch)
+            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(train), batch=cfg.predict_batch)
             times[f"{arch} mixed predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
-            results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab), ps.category)
+            results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab.track_artist), ps.category)
 
     (Path(args.out) / "bench.json").write_text(json.dumps({"results": results, "times": times}, indent=1))
     text = "\n".join(f"\n{split}: R-precision / NDCG / clicks\n\n{table(results[split])}" for split in splits)

@@ -1,12 +1,14 @@
 """Speed (and optionally quality) of the MMCF denoising autoencoder on one artifact folder.
 
-    python bench/bench_dae.py --artifacts DIR [--updates 30] [--threads 2] [--models OUT]
+    python bench/bench_dae.py --artifacts RUN/artifacts [--updates 30] [--threads 2] [--models RUN/mmcf/models]
 
 Speed: training playlists/s of the hand-written step (tied and untied, fp32 and bf16 where the
 CPU has AMX) against the plain autograd step of the same model measured in the same run, the
-time split of one update, and prediction playlists/s on validation playlists.
-Quality (--models, a folder trained by `python -m mmcf`): validation R-precision / NDCG per
-category of the DAE against a popularity ranking (train track counts, seeds removed).
+time split of one update, and prediction playlists/s on validation playlists. The model's items
+are the dense vocabulary the pipeline would choose (mmcf/dense.py, default [mmcf] settings).
+Quality (--models, autoencoders selected on validation by `python -m mmcf`: RUN/mmcf/models):
+validation R-precision / NDCG per category of the DAE against a popularity ranking (training
+track counts, seeds removed).
 Prints markdown for bench/results/dae.md.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.metrics import playlist_metrics, summarize  # noqa: E402
+from mmcf import dense as dense_vocab  # noqa: E402
 from mmcf.config import MMCFConfig  # noqa: E402
 from mmcf.model import DAE, Bag, Target  # noqa: E402
 from mmcf.predict import load_models, predict, recommend  # noqa: E402
@@ -29,12 +32,14 @@ from mmcf.train import Batcher, item_frequency, use_bf16  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 
 
-def popularity(ps, vocab, k: int = 500) -> np.ndarray:
-    """Most popular training tracks, each playlist's seeds removed (vectorised over a k + max-seeds head)."""
+def popularity(ps, track_count: np.ndarray, k: int = 500) -> np.ndarray:
+    """Most popular training tracks (track_count: training playlists per catalogue track), each
+    playlist's seeds removed (vectorised over a k + max-seeds head)."""
     seeds = ps.tracks.tocsr()
-    head = np.argsort(-vocab.track_count, kind="stable")[:k + int(np.diff(seeds.indptr).max(initial=0))]
-    seed_keys = np.repeat(np.arange(len(ps), dtype=np.int64), np.diff(seeds.indptr)) * vocab.n_tracks + seeds.indices
-    keys = np.arange(len(ps), dtype=np.int64)[:, None] * vocab.n_tracks + head[None, :]
+    n_tracks = len(track_count)
+    head = np.argsort(-track_count, kind="stable")[:k + int(np.diff(seeds.indptr).max(initial=0))]
+    seed_keys = np.repeat(np.arange(len(ps), dtype=np.int64), np.diff(seeds.indptr)) * n_tracks + seeds.indices
+    keys = np.arange(len(ps), dtype=np.int64)[:, None] * n_tracks + head[None, :]
     is_seed = np.isin(keys, seed_keys)
     order = np.argsort(is_seed, axis=1, kind="stable")[:, :k]
     rec = head[order]
@@ -74,16 +79,19 @@ def main() -> None:
     ap.add_argument("--artifacts", required=True)
     ap.add_argument("--updates", type=int, default=30, help="timed updates per variant")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", help="a trained `python -m mmcf` output folder: adds the quality table")
+    ap.add_argument("--models", help="trained autoencoders (RUN/mmcf/models): adds the quality table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     art = load_artifacts(args.artifacts)
-    train, val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
+    full_train, full_val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
     cfg = MMCFConfig()
-    n_items = vocab.n_tracks + vocab.n_artists
-    print(f"artifacts {args.artifacts}: {len(train)} train playlists, {vocab.n_tracks} tracks + {vocab.n_artists} "
-          f"artists; {args.threads} threads; AMX bf16 available: {use_bf16('auto', torch.device('cpu'))}\n")
+    dense = dense_vocab.choose(full_train, cfg.dense_memory_mb, dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size))
+    train, val = dense.view(full_train), dense.view(full_val)
+    n_items = dense.n_items
+    print(f"artifacts {args.artifacts}: {len(train)} train playlists; dense vocabulary {dense.n_tracks} tracks + "
+          f"{len(dense.artists)} artists (in >= {dense.min_count} training playlists; catalogue {vocab.n_tracks} + "
+          f"{vocab.n_artists}); {args.threads} threads; AMX bf16 available: {use_bf16('auto', torch.device('cpu'))}\n")
     print("| step | model | precision | ms/update | CPU ms/update | playlists/s | batch ms | grad ms | Adam ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     batcher = Batcher(train, cfg.scheme("25to100_random"), cfg.batch_size, 0, (0, 0))
@@ -91,7 +99,7 @@ def main() -> None:
     if use_bf16("auto", torch.device("cpu")):
         variants += [(False, True, True), (False, True, False)]
     for autograd, bf16, tied in variants:
-        model = DAE(n_items, vocab.n_tracks, cfg.hidden, tied=True)
+        model = DAE(n_items, dense.n_tracks, cfg.hidden, tied=True)
         model.init_weights(torch.Generator().manual_seed(0), item_frequency(train))
         if not tied:
             model = model.untied_copy()
@@ -102,9 +110,9 @@ def main() -> None:
               f"{r['batch_ms']:.1f} | {r['grad_ms']:.0f} | {r['adam_ms']:.0f} |")
 
     rows = np.arange(min(len(val), 2000))
-    model = DAE(n_items, vocab.n_tracks, cfg.hidden, tied=True)
+    model = DAE(n_items, dense.n_tracks, cfg.hidden, tied=True)
     model.init_weights(torch.Generator().manual_seed(0), item_frequency(train))
-    prior = vocab.track_count / len(train)
+    prior = dense.track_prior
     recommend(model, val, rows[:10], cfg, prior)
     t0 = time.perf_counter()
     recommend(model, val, rows, cfg, prior)
@@ -115,12 +123,12 @@ def main() -> None:
     if args.models:
         models = load_models(args.models)
         served = [c for s in models.cfg.schemes for c in s.categories]
-        sub = val.subset(np.flatnonzero(np.isin(val.category, served)))
+        sub = full_val.subset(np.flatnonzero(np.isin(full_val.category, served)))
         arts = lambda r: np.where(r >= 0, vocab.track_artist[np.maximum(r, 0)], -1)  # noqa: E731
         rec, _ = predict(models, sub, vocab)
         dae = summarize(playlist_metrics(rec, arts(rec), sub.holdout, sub.holdout_artists, sub.n_holdouts),
                         sub.category)
-        pop_rec = popularity(sub, vocab)
+        pop_rec = popularity(sub, np.diff(full_train.tracks.tocsc().indptr))
         pop = summarize(playlist_metrics(pop_rec, arts(pop_rec), sub.holdout, sub.holdout_artists, sub.n_holdouts),
                         sub.category)
         print("\n| category | playlists | DAE R-prec | pop R-prec | DAE NDCG | pop NDCG |")

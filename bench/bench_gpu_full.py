@@ -5,10 +5,13 @@ cost of a step depends on the shapes and the number of nonzeros, not on what the
     python bench/bench_gpu_full.py [--scale 1] [--updates 200] [--device auto]
 
 At --scale 1: 1M training playlists of mean length ~66 (lengths 5..250), 600K tracks and 170K
-artists (770K outputs, a little above the ~700K of configs/full_mpd.toml, so the numbers err
-high) with a Zipf-like track popularity, hidden 256, batch 250 (DAE) / 150 (titles), 10,000
-challenge playlists (1,000 per category) predicted to a top 500. --scale 0.01 shrinks the
-playlist, track and artist counts (not the batch or hidden sizes) for a quick CPU check.
+artists (770K outputs, a little above the ~700K items of MMCF's min counts, 5 tracks / 3 artists,
+at 1M playlists; configs/full_mpd.toml's dense_memory_mb admits the whole catalogue, 2.56M items,
+and an update's time and memory grow about linearly with the outputs) with a Zipf-like track
+popularity, hidden 256, batch 250 (DAE) / 150 (titles), 10,000 challenge playlists (1,000 per
+category) predicted to a top 500. The autoencoders' dense vocabulary is the whole random catalogue.
+--scale 0.01 shrinks the playlist, track and artist counts (not the batch or hidden sizes) for a
+quick CPU check.
 Each scheme/phase is timed over --updates Adam updates after 5 warm-up ones, in the precision
 training uses ("auto": bf16 on GPUs that have it) and in fp32, and extrapolated to an epoch
 (training playlists / batch updates). Weights start from Glorot (init = "svd" costs a CPU
@@ -31,6 +34,7 @@ from charcnn.config import TitleConfig  # noqa: E402
 from charcnn.model import TitleModel  # noqa: E402
 from charcnn.train import _Batches, _step  # noqa: E402
 from mmcf.config import MMCFConfig  # noqa: E402
+from mmcf.dense import DenseVocab  # noqa: E402
 from mmcf.model import DAE, Bag, Target  # noqa: E402
 from mmcf.predict import MMCFModels, predict, resolve_device  # noqa: E402
 from mmcf.train import LOSS_EVERY, Batcher, item_frequency, use_bf16  # noqa: E402
@@ -96,6 +100,14 @@ def make_vocab(train: PlaylistSet, track_artist: np.ndarray) -> Vocab:
                  artist_uri=artist_uri, artist_name=artist_uri,
                  artist_count=np.bincount(train.artists.indices, minlength=n_artists).astype(np.int64),
                  album_uri=track_uri)
+
+
+def whole_catalogue(train: PlaylistSet) -> DenseVocab:
+    """A dense vocabulary of every track and artist, in catalogue order (dense id = catalogue id)."""
+    n_tracks, n_artists = train.tracks.shape[1], train.artists.shape[1]
+    return DenseVocab(tracks=np.arange(n_tracks, dtype=np.int32), artists=np.arange(n_artists, dtype=np.int32),
+                      track_count=np.bincount(train.tracks.indices, minlength=n_tracks).astype(np.int64),
+                      n_catalogue_tracks=n_tracks, n_catalogue_artists=n_artists, min_count=0, n_train=len(train))
 
 
 def sync(device: torch.device) -> None:
@@ -165,8 +177,7 @@ def bench_predict(train: PlaylistSet, cfg: MMCFConfig, challenge: PlaylistSet, v
                   device: torch.device) -> dict:
     """Seconds for `predict` on the challenge-like set, with one untied model per scheme."""
     models = {s.name: fresh_model(train, cfg, not s.untied, device).eval() for s in cfg.schemes}
-    mm = MMCFModels(cfg=cfg, models=models, fingerprint=vocab.fingerprint, n_tracks=vocab.n_tracks,
-                    n_train=len(train))
+    mm = MMCFModels(cfg=cfg, models=models, fingerprint=vocab.fingerprint, dense=whole_catalogue(train))
     predict(mm, challenge.subset(np.arange(min(500, len(challenge)))), vocab)  # warm-up
     reset_peak(device)
     sync(device)

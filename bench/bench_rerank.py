@@ -12,8 +12,8 @@ Writes bench/results/rerank.md with
 Sources: popularity, title popularity, item kNN, artist kNN, and, with --mmcf (and --title), the
 MMCF autoencoders mixed with the title model plus the title model alone.
 
-  .venv/bin/python bench/bench_rerank.py --artifacts /tmp/rr_art --truth /tmp/rr_chal/truth.json \\
-      [--mmcf /tmp/rr_mmcf --title /tmp/rr_title] [--config configs/rerank_section.toml]
+  .venv/bin/python bench/bench_rerank.py --artifacts RUN/artifacts --truth RUN/data/local/truth.json \\
+      [--mmcf RUN/mmcf/models --title RUN/charcnn/model] [--config configs/default.toml]
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity  # noqa: E402
 from common.cli import run_cli  # noqa: E402
-from common.config import load_toml  # noqa: E402
+from common.config import load_section  # noqa: E402
 from ensemble.candidates import as_source, candidate_recall, merge_candidates  # noqa: E402
+from ensemble.config import RerankConfig  # noqa: E402
 from ensemble.features import FeatureContext  # noqa: E402
-from ensemble.ranker import (RerankConfig, fit, load_reranker, own_sources, rerank_config, rerank_with,  # noqa: E402
-                             stratified_share)
+from ensemble.ranker import fit, load_reranker, own_sources, rerank_with, stratified_share  # noqa: E402
 from preprocess.artifacts import PlaylistSet, load_artifacts  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
 from report.tables import simple_table  # noqa: E402
@@ -47,24 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", required=True, type=Path)
     ap.add_argument("--truth", type=Path, help="truth.json of the artifacts' challenge set (local test)")
-    ap.add_argument("--mmcf", type=Path, help="trained autoencoders (python -m mmcf --out)")
-    ap.add_argument("--title", type=Path, help="trained title model (python -m charcnn --out); needs --mmcf")
-    ap.add_argument("--config", type=Path, help="TOML with a [rerank] section (default: configs/rerank_section.toml)")
+    ap.add_argument("--mmcf", type=Path, help="trained autoencoders, selected on validation (RUN/mmcf/models)")
+    ap.add_argument("--title", type=Path, help="trained title model (RUN/charcnn/model); needs --mmcf")
+    ap.add_argument("--config", type=Path, help="pipeline TOML, its [rerank] section (default: configs/default.toml)")
     ap.add_argument("--playlists", type=int, default=10000, help="playlists in the speed test")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_rerank"), help="scratch folder for models")
     ap.add_argument("--out", type=Path, default=Path("bench/results/rerank.md"))
     ap.add_argument("--skip", nargs="*", default=[], choices=("recall", "val", "challenge", "speed"))
     args = ap.parse_args(argv)
-    cfg_path = args.config or Path(__file__).resolve().parents[1] / "configs" / "rerank_section.toml"
-    cfg = rerank_config(load_toml(cfg_path).get("rerank"), f"{cfg_path} [rerank]")
+    cfg_path = args.config or Path(__file__).resolve().parents[1] / "configs" / "default.toml"
+    cfg = load_section(cfg_path, "rerank")
     art = load_artifacts(args.artifacts)
     train, val = art.playlists("train"), art.playlists("val")
     chal = art.playlists("challenge")
     if args.truth:
         chal = attach_truth(chal, args.truth, art.vocab)
     clock = time.perf_counter()
-    models = make_sources(train, art, cfg, args.mmcf, args.title)
-    ctx = FeatureContext.build(train, art.vocab, cfg.cooc_max_playlists, cfg.seed)
+    models, dense_tracks = make_sources(train, art, cfg, args.mmcf, args.title)
+    ctx = FeatureContext.build(train, art.vocab, cfg.cooc_max_playlists, cfg.seed, dense_tracks=dense_tracks)
     log.info("sources and feature context in %.1f s", time.perf_counter() - clock)
     depth = max(max(KS), cfg.list_depth)
     lists_val, t_val = source_lists(models, val, depth)
@@ -96,25 +96,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def make_sources(train: PlaylistSet, art, cfg: RerankConfig, mmcf_dir: Path | None, title_dir: Path | None) -> dict:
+def make_sources(train: PlaylistSet, art, cfg: RerankConfig, mmcf_dir: Path | None,
+                 title_dir: Path | None) -> tuple[dict, np.ndarray | None]:
+    """The sources, and the catalogue ids of the autoencoders' dense vocabulary (None without --mmcf)."""
     pop = Popularity(train)
     cb = BaselineConfig()
     models: dict = {}
+    dense_tracks = None
     if mmcf_dir:
-        models |= mmcf_sources(art, pop, mmcf_dir, title_dir)
+        mmcf, dense_tracks = mmcf_sources(art, pop, mmcf_dir, title_dir)
+        models |= mmcf
     models |= {"item_knn": ItemKNN(train, pop, cb)} | own_sources(train, cfg)
     models |= {"title_popularity": TitlePopularity(train, pop, cb), "popularity": pop}
-    return models
+    return models, dense_tracks
 
 
-def mmcf_sources(art, pop: Popularity, mmcf_dir: Path, title_dir: Path | None) -> dict:
-    """MMCF (autoencoders mixed with the title model) as a list source, the title model as a scorer."""
+def mmcf_sources(art, pop: Popularity, mmcf_dir: Path, title_dir: Path | None) -> tuple[dict, np.ndarray]:
+    """MMCF (autoencoders mixed with the title model) as a list source, the title model as a scorer
+    (over the autoencoders' dense vocabulary: no score for the other catalogue tracks)."""
     import torch
 
     from ensemble.mixing import mmcf_lists
     from mmcf.predict import load_models
 
     dae = load_models(mmcf_dir, "cpu")
+    dense = dae.dense
     title = None
     out: dict = {}
     if title_dir:
@@ -126,13 +132,15 @@ def mmcf_sources(art, pop: Popularity, mmcf_dir: Path, title_dir: Path | None) -
             def score(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:
                 with torch.no_grad():
                     p = title.probs(torch.from_numpy(np.ascontiguousarray(ps.title_chars[rows])))
-                return p[:, :n_tracks].numpy()
+                scores = np.full((len(rows), n_tracks), -np.inf, dtype=np.float32)
+                scores[:, dense.tracks] = p[:, :dense.n_tracks].numpy()
+                return scores
         out["title_model"] = TitleScorer()
 
     class MMCF:
         def lists(self, ps: PlaylistSet, k: int):
             return mmcf_lists(ps, title, dae, art.vocab, pop.order(), k=k)
-    return {"mmcf": MMCF()} | out
+    return {"mmcf": MMCF()} | out, dense.tracks
 
 
 def source_lists(models: dict, ps: PlaylistSet, k: int) -> tuple[dict, dict]:

