@@ -55,9 +55,10 @@ class ALS:
         self.cfg = cfg
         self.factors = item_factors.shape[1]
         self.prior = (popularity / max(float(popularity.max(initial=0.0)), 1.0)).astype(np.float32)
-        self._model = AlternatingLeastSquares(factors=self.factors, regularization=cfg.regularization,
-                                              alpha=cfg.alpha, iterations=cfg.iterations, num_threads=cfg.threads,
-                                              random_state=cfg.seed)
+        with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when built (and warns at 2)
+            self._model = AlternatingLeastSquares(factors=self.factors, regularization=cfg.regularization,
+                                                  alpha=cfg.alpha, iterations=cfg.iterations, num_threads=cfg.threads,
+                                                  random_state=cfg.seed)
         self._model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
 
     @classmethod
@@ -65,10 +66,10 @@ class ALS:
         from implicit.cpu.als import AlternatingLeastSquares
 
         x = binary(train.tracks)
-        model = AlternatingLeastSquares(factors=factors, regularization=cfg.regularization, alpha=cfg.alpha,
-                                        iterations=cfg.iterations, num_threads=cfg.threads, random_state=cfg.seed,
-                                        calculate_training_loss=False)
         with threadpool_limits(1, "blas"):  # implicit's own threads; a threaded BLAS beside them only slows it
+            model = AlternatingLeastSquares(factors=factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                            iterations=cfg.iterations, num_threads=cfg.threads, random_state=cfg.seed,
+                                            calculate_training_loss=False)
             model.fit(x, show_progress=False)
         return cls(model.item_factors, np.diff(x.tocsc().indptr).astype(np.float32), cfg)
 

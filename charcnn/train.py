@@ -28,7 +28,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from common.progress import progress
 
 from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
@@ -37,6 +36,7 @@ from common.config import to_dict
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize
+from common.progress import progress
 from ensemble.mixing import DaeFn, mmcf_lists, usable_title
 from mmcf.predict import MMCFModels, check_vocab, predict, resolve_device
 from mmcf.train import item_frequency

@@ -64,3 +64,36 @@ def batched_topk(score_fn: Callable[[np.ndarray], np.ndarray], exclude: sp.csr_m
         rows = np.arange(start, min(start + batch, n))
         ids[rows], vals[rows] = topk_excluding(score_fn(rows), exclude[rows], k)
     return ids, vals
+
+
+def fill_from_order(ids: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix, fill_order: np.ndarray,
+                    fill_score: float | np.ndarray = 0.0) -> int:
+    """Fill -1 slots in place with the first tracks of fill_order that are neither excluded nor
+    already listed in that row; returns the number of slots filled. fill_score: the score of a
+    filled slot, one value or one per track id (e.g. the popularity a fallback ranks by)."""
+    rows = np.flatnonzero((ids < 0).any(axis=1))
+    if rows.size == 0 or len(fill_order) == 0:
+        return 0
+    sub_ids, sub_ex = ids[rows], exclude[rows]
+    k = ids.shape[1]
+    n_ex = np.diff(sub_ex.indptr)
+    # at most k listed + n_ex excluded ids can be blocked, so this prefix always suffices
+    cand = np.asarray(fill_order[:k + int(n_ex.max(initial=0))], dtype=np.int64)
+    width = int(max(exclude.shape[1], cand.max(initial=0) + 1, ids.max(initial=0) + 1)) + 1
+    r = np.arange(len(rows), dtype=np.int64)
+    listed = sub_ids >= 0
+    blocked = np.concatenate([np.repeat(r, n_ex) * width + sub_ex.indices,
+                              np.repeat(r, listed.sum(axis=1)) * width + sub_ids[listed]])
+    ok = ~np.isin(r[:, None] * width + cand[None, :], blocked)
+    cand_rank = np.cumsum(ok, axis=1) - 1
+    missing = ~listed
+    miss_rank = np.cumsum(missing, axis=1) - 1
+    n_fill = np.minimum(missing.sum(axis=1), ok.sum(axis=1))
+    take_c = ok & (cand_rank < n_fill[:, None])
+    take_m = missing & (miss_rank < n_fill[:, None])
+    mr, mc = np.nonzero(take_m)  # row-major: pairs up with the candidates row by row, rank by rank
+    sub_ids[mr, mc] = np.broadcast_to(cand, ok.shape)[take_c]
+    sub_scores = scores[rows]
+    sub_scores[mr, mc] = fill_score[sub_ids[mr, mc]] if isinstance(fill_score, np.ndarray) else fill_score
+    ids[rows], scores[rows] = sub_ids, sub_scores
+    return int(n_fill.sum())

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from common.progress import progress as progress_of
 
 from baselines.models import BaselineConfig, Popularity, TitlePopularity, binary, sample_rows
+from common.progress import progress as progress_of
 from ensemble.candidates import Candidates, SourceList, lookup_csr
 from preprocess.artifacts import PlaylistSet, Vocab
 

@@ -16,11 +16,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
-from common.progress import progress as progress_of
 
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.config import from_dict
+from common.progress import progress as progress_of
 from ensemble.config import CANDIDATE_KEYS, RerankConfig
 from ensemble.candidates import (ArtistKNN, Candidates, SourceList, as_source, candidate_recall, is_member,
                                  merge_candidates)

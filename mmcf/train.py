@@ -26,12 +26,12 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 import torch
-from common.progress import Progress
 
 from common import distributed
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize
+from common.progress import Progress
 from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.dense import DenseVocab

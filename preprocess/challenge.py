@@ -27,11 +27,11 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from common.progress import progress
 
 from common.cli import run_cli
 from common.errors import PipelineError
 from common.io import atomic_path
+from common.progress import progress
 from preprocess.categories import CATEGORIES
 from preprocess.mpd import load_json, map_ordered, scan
 

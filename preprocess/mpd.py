@@ -18,9 +18,9 @@ from typing import Annotated, Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import msgspec
-from common.progress import progress
 
 from common.errors import PipelineError
+from common.progress import progress
 
 T = TypeVar("T")
 TRACK_KEYS = ("track_uri", "artist_uri", "album_uri", "track_name", "artist_name", "album_name")

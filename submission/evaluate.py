@@ -22,11 +22,11 @@ import msgspec
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from common.progress import progress
 
 from common.cli import run_cli
 from common.errors import PipelineError
 from common.metrics import MAX_RECS, METRICS, playlist_metrics, summarize
+from common.progress import progress
 from preprocess.categories import BY_ID, infer_categories
 from preprocess.mpd import URI_PREFIX, URI_RE, Challenge, load_json, read_challenge, read_slice, slice_files
 from submission.csvio import SubmissionFile, read_submission

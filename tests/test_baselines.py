@@ -119,3 +119,22 @@ def test_topk_breaks_ties_at_the_cut_by_column_id_so_lists_are_prefixes():
     s[excl.nonzero()] = -np.inf
     order = np.lexsort((np.tile(np.arange(300), (50, 1)), -s), axis=1)  # best first, ties by id
     assert np.array_equal(deep, order[:, :200])
+
+
+def test_title_popularity_shortcut_gives_the_dense_scorers_lists():
+    """TitlePopularity.top (sparse rows) against top-k over its dense scores: the same ids and scores,
+    with ties (equal counts) broken by id, seeds removed, and popularity after the title's tracks."""
+    from common.topk import batched_topk
+
+    rng = np.random.default_rng(5)
+    vocab = make_vocab(60)
+    titles = ["rock", "chill", "party", "rock", ""]
+    train = make_set([sorted(rng.choice(60, 8, replace=False).tolist()) for _ in range(40)], vocab,
+                     titles=[titles[i % 5] for i in range(40)])
+    model = TitlePopularity(train, Popularity(train), BaselineConfig())
+    ps = make_set([[], [int(train.tracks[0].indices[0])], [3, 4], []], vocab, titles=["rock", "Rock", "chill", "unseen"])
+    for k in (5, 40, 60):
+        want = batched_topk(lambda rows: model.score(ps, rows), ps.tracks, k)
+        got = model.top(ps, k)
+        assert np.array_equal(got[0], want[0]), k
+        assert np.allclose(got[1], want[1], equal_nan=True), k

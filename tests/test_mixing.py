@@ -4,7 +4,8 @@ import scipy.sparse as sp
 import torch
 
 from common.errors import PipelineError
-from ensemble.mixing import fill_from_order, mixing_weights, mmcf_lists, recommend_mixed, usable_title
+from common.topk import fill_from_order
+from ensemble.mixing import mixing_weights, mmcf_lists, recommend_mixed, usable_title
 from mmcf.config import MMCFConfig
 from mmcf.dense import DenseVocab
 from mmcf.model import DAE
