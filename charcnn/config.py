@@ -25,6 +25,7 @@ class TitleConfig:
     train_scheme: str = "0to1_inorder"  # the frozen autoencoder mixed in during training
     select_categories: list[int] = field(default_factory=lambda: [1, 2, 3])  # model selection
     predict_batch: int = 256  # playlists per dense [B, tracks + artists] block at inference
+    precision: str = "auto"  # the dense layer's training matmuls: "fp32", "bf16", or "auto" as in [mmcf]
     val_playlists: int = 1000  # validation playlists per check (a fixed seeded subset of select_categories)
     seed: int = 0
 
@@ -35,7 +36,8 @@ class TitleConfig:
                   "seed_frac_max": 0 <= self.seed_frac_max <= 1, "lr": self.lr > 0, "batch": self.batch > 0,
                   "updates": self.updates >= 0, "eval_every": self.eval_every > 0,
                   "predict_batch": self.predict_batch > 0, "val_playlists": self.val_playlists > 0,
-                  "widths": len(self.widths) > 0 and min(self.widths) > 0}
+                  "widths": len(self.widths) > 0 and min(self.widths) > 0,
+                  "precision": self.precision in ("auto", "fp32", "bf16")}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise PipelineError(f"[charcnn]: out-of-range value(s) for {', '.join(bad)}")

@@ -73,7 +73,7 @@ def _dae_cfg() -> MMCFConfig:
 
 def _title_cfg() -> TitleConfig:
     return TitleConfig(embed_dim=8, widths=[3, 5], filters=12, batch=15, updates=6, eval_every=1, lr=0.01,
-                       input_keep=0.3, predict_batch=16, train_scheme="s")
+                       input_keep=0.3, predict_batch=16, train_scheme="s", precision="fp32")
 
 
 def _frozen_dae(art: Artifacts) -> MMCFModels:
