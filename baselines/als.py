@@ -22,8 +22,9 @@ from threadpoolctl import threadpool_limits
 
 from common.errors import PipelineError
 from common.io import load_npz, save_npz
-from baselines.models import binary, recommend
+from baselines.models import recommend
 from common.metrics import list_metrics
+from common.sparse import binary, column_counts
 from preprocess.artifacts import PlaylistSet
 
 log = logging.getLogger("als")
@@ -71,7 +72,7 @@ class ALS:
                                             iterations=cfg.iterations, num_threads=cfg.threads, random_state=cfg.seed,
                                             calculate_training_loss=False)
             model.fit(x, show_progress=False)
-        return cls(model.item_factors, np.diff(x.tocsc().indptr).astype(np.float32), cfg)
+        return cls(model.item_factors, column_counts(x).astype(np.float32), cfg)
 
     def playlist_factors(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:
         """[len(rows), f] least-squares factors of each playlist from its seed tracks (0 without seeds)."""

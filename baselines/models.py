@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from common.sparse import binary, popularity_order, sample_rows
 from common.topk import batched_topk, fill_from_order
 from preprocess.artifacts import PlaylistSet
 
@@ -24,38 +25,6 @@ class BaselineConfig:
     title_min_playlists: int = 1  # a title needs this many training playlists to be used
     batch: int = 512
     seed: int = 0  # which playlists the kNN sample keeps
-
-
-def binary(m: sp.csr_matrix) -> sp.csr_matrix:
-    out = m.tocsr(copy=True).astype(np.float32)
-    out.data[:] = 1.0
-    return out
-
-
-def sample_rows(m: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matrix:
-    """At most `cap` entries per row, drawn uniformly without replacement, each scaled by
-    (row's entries / cap) so that a product through the sample estimates the full row's without bias.
-
-    Why: a popular track sits in a fixed share of all playlists, so scoring through every playlist
-    that holds a seed costs more per seed the larger the dataset (kNN over 10K challenge playlists
-    took 20x longer at 1M playlists than at 100K). The sample bounds the cost per seed; rows with
-    at most `cap` entries (every row of the 20K default at cap 1000) are kept exactly."""
-    m = m.tocsr()
-    counts = np.diff(m.indptr)
-    if cap <= 0 or counts.max(initial=0) <= cap:
-        return m
-    row = np.repeat(np.arange(m.shape[0], dtype=np.int32), counts)
-    in_long = counts[row] > cap  # only entries of rows over the cap need a draw
-    long = np.flatnonzero(in_long)
-    keys = np.random.default_rng(seed).random(len(long), dtype=np.float32)
-    by_row = long[np.lexsort((keys, row[long]))]  # still grouped by row, random order within each
-    long_counts = counts[counts > cap]
-    rank = np.arange(len(long)) - np.repeat(np.cumsum(long_counts) - long_counts, long_counts)
-    keep = np.sort(np.concatenate([np.flatnonzero(~in_long), by_row[rank < cap]]))
-    kept = np.minimum(counts, cap)
-    scale = (counts / np.maximum(kept, 1)).astype(m.dtype)
-    return sp.csr_matrix((m.data[keep] * scale[row[keep]], m.indices[keep], np.r_[0, np.cumsum(kept)]),
-                         shape=m.shape)
 
 
 class Popularity:
@@ -72,7 +41,7 @@ class Popularity:
 
     def order(self) -> np.ndarray:
         """All tracks best first (ties by id) for padding short lists."""
-        return np.lexsort((np.arange(len(self.counts)), -self.counts)).astype(np.int32)
+        return popularity_order(self.counts)
 
     def top(self, ps: PlaylistSet, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The same lists as top-k over `score`, without scoring every track: each playlist's list is

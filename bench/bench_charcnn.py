@@ -22,11 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend  # noqa: E402
-from charcnn.train import load_title_model, popularity_order, train_title_model  # noqa: E402
+from charcnn.train import load_title_model, train_title_model  # noqa: E402
+from common.sparse import column_counts, popularity_order  # noqa: E402
 from common.cli import run_cli  # noqa: E402
-from common.config import load_section  # noqa: E402
+from pipeline.config import load_pipeline_config  # noqa: E402
 from common.metrics import list_metrics, summarize  # noqa: E402
-from ensemble.mixing import mmcf_lists  # noqa: E402
+from mmcf.mixing import mmcf_lists  # noqa: E402
 from mmcf.predict import load_models, predict  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 from report.evaluation import attach_truth  # noqa: E402
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 ps.category)
         times[f"dae_alone predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
 
-    base = load_section(args.config, "charcnn")
+    base = load_pipeline_config(args.config).charcnn
     for arch in args.archs.split(","):
         cfg = dataclasses.replace(base, arch=arch)
         out = Path(args.out) / arch
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         title = load_title_model(out, "cpu", vocab.fingerprint)
         for split, ps in splits.items():
             start = time.perf_counter()
-            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(train), batch=cfg.predict_batch)
+            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(column_counts(train.tracks)), batch=cfg.predict_batch)
             times[f"{arch} mixed predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
             results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab.track_artist), ps.category)
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.metrics import playlist_metrics  # noqa: E402
-from preprocess.categories import CATEGORIES  # noqa: E402
+from common.categories import CATEGORIES  # noqa: E402
 from preprocess.mpd import read_challenge  # noqa: E402
 from submission import evaluate  # noqa: E402
 from submission.csvio import read_submission  # noqa: E402

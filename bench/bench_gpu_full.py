@@ -36,10 +36,11 @@ from charcnn.train import _Batches, _step  # noqa: E402
 from mmcf.config import MMCFConfig  # noqa: E402
 from mmcf.dense import DenseVocab  # noqa: E402
 from mmcf.model import DAE, Bag, Target  # noqa: E402
-from mmcf.predict import MMCFModels, predict, resolve_device  # noqa: E402
+from common.device import resolve_device  # noqa: E402
+from mmcf.predict import MMCFModels, predict  # noqa: E402
 from mmcf.train import LOSS_EVERY, Batcher, item_frequency, use_bf16  # noqa: E402
 from preprocess.artifacts import PlaylistSet, Vocab  # noqa: E402
-from preprocess.categories import CATEGORIES  # noqa: E402
+from common.categories import CATEGORIES  # noqa: E402
 from preprocess.titles import title_chars  # noqa: E402
 
 WARMUP = 5

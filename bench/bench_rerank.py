@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity  # noqa: E402
 from common.cli import run_cli  # noqa: E402
-from common.config import load_section  # noqa: E402
+from pipeline.config import load_pipeline_config  # noqa: E402
 from ensemble.candidates import as_source, candidate_recall, merge_candidates  # noqa: E402
 from ensemble.config import RerankConfig  # noqa: E402
 from ensemble.features import FeatureContext  # noqa: E402
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=("recall", "val", "challenge", "speed"))
     args = ap.parse_args(argv)
     cfg_path = args.config or Path(__file__).resolve().parents[1] / "configs" / "default.toml"
-    cfg = load_section(cfg_path, "rerank")
+    cfg = load_pipeline_config(cfg_path).rerank
     art = load_artifacts(args.artifacts)
     train, val = art.playlists("train"), art.playlists("val")
     chal = art.playlists("challenge")
@@ -116,7 +116,7 @@ def mmcf_sources(art, pop: Popularity, mmcf_dir: Path, title_dir: Path | None) -
     (over the autoencoders' dense vocabulary: no score for the other catalogue tracks)."""
     import torch
 
-    from ensemble.mixing import mmcf_lists
+    from mmcf.mixing import mmcf_lists
     from mmcf.predict import load_models
 
     dae = load_models(mmcf_dir, "cpu")

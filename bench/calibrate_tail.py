@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
 
-from baselines.models import BaselineConfig, Popularity, TitlePopularity, binary, recommend  # noqa: E402
+from baselines.models import BaselineConfig, Popularity, TitlePopularity, recommend  # noqa: E402
+from common.sparse import binary  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from common.errors import PipelineError  # noqa: E402
 from preprocess import synthetic  # noqa: E402

@@ -13,8 +13,9 @@ from pathlib import Path
 from charcnn.train import compare_on_val
 from common import distributed
 from common.cli import run_cli
+from common.device import resolve_device
 from common.io import write_json
-from mmcf.predict import load_models, resolve_device
+from mmcf.predict import load_models
 from pipeline import stages
 from pipeline.config import load_pipeline_config
 from preprocess.artifacts import load_artifacts

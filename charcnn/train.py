@@ -33,12 +33,14 @@ from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
 from common import distributed
 from common.config import to_dict
+from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize
 from common.progress import progress
-from ensemble.mixing import DaeFn, mmcf_lists, usable_title
-from mmcf.predict import MMCFModels, check_vocab, predict, resolve_device
+from common.sparse import column_counts, popularity_order
+from mmcf.mixing import DaeFn, mmcf_lists, usable_title
+from mmcf.predict import MMCFModels, check_vocab, predict
 from mmcf.train import item_frequency, use_bf16
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
 
@@ -48,12 +50,6 @@ _CHUNK = 64  # rows per softplus block of the loss: keeps its temporaries small
 MODEL_FILE = "title_model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
-
-
-def popularity_order(train: PlaylistSet) -> np.ndarray:
-    """Catalogue tracks by training playlist count, best first, ties by id: the filler of empty slots."""
-    count = np.diff(train.tracks.tocsc().indptr)
-    return np.lexsort((np.arange(len(count)), -count)).astype(np.int32)
 
 
 def mixed_bce(z: torch.Tensor, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
@@ -194,7 +190,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
     if rows.size == 0:
         raise PipelineError(f"{art.folder / 'train.npz'}: no training playlist has a usable title")
-    fill = popularity_order(train)
+    fill = popularity_order(column_counts(train.tracks))
     dense_train = models.dense.view(train)
     n_out = models.dense.n_items
     dae = models.models[cfg.train_scheme].forward_sparse
@@ -412,7 +408,7 @@ def compare_on_val(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg:
     val, vocab = art.playlists("val"), art.vocab
     title = load_title_model(out_dir, device, expect_fingerprint=vocab.fingerprint)
     dae_ids, _ = predict(models, val, vocab)
-    mixed_ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(art.playlists("train")),
+    mixed_ids, _ = mmcf_lists(val, title, models, vocab, popularity_order(column_counts(art.playlists("train").tracks)),
                               batch=cfg.predict_batch,
                               device=device)
     cat = np.asarray(val.category)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -11,37 +10,19 @@ from common.errors import PipelineError
 
 T = TypeVar("T")
 
-# Every config section and the dataclass that holds it, as "module:Class" so that reading a config
-# imports only what it checks (and no stage imports a later one to read its own section).
-SECTIONS = {"run": "pipeline.config:RunConfig", "preprocess": "preprocess.build:BuildConfig",
-            "baselines": "baselines.models:BaselineConfig", "als": "baselines.als:ALSConfig",
-            "mmcf": "mmcf.config:MMCFConfig", "charcnn": "charcnn.config:TitleConfig",
-            "rerank": "ensemble.config:RerankConfig"}
-
-
-def section_class(name: str) -> type:
-    module, cls = SECTIONS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def load_config(path: str | Path | None) -> dict[str, Any]:
-    """The one loader of every entry point: section name -> its dataclass, over the code's defaults.
+def load_config(path: str | Path | None, schema: dict[str, type]) -> dict[str, Any]:
+    """Every section of `schema` (name -> dataclass) from a config file, over the code's defaults.
     The file is merged over the base configs it names; every layer's sections and keys are checked
-    against all sections (a misspelt one is refused naming its file, whichever stage reads it)."""
+    against the whole schema (a misspelt one is refused naming its file, whichever stage reads it).
+    The schema comes from the caller (pipeline.config.SCHEMA), so this module knows no stage."""
     merged: dict[str, Any] = {}
     where = "(defaults)"
     if path is not None:
         merged, layers = load_layers(path)
-        schema = {name: section_class(name) for name in SECTIONS}
         for file, raw in layers:
             check_keys(raw, schema, file)
         where = str(path)
-    return {name: from_dict(section_class(name), merged.get(name), f"{where} [{name}]") for name in SECTIONS}
-
-
-def load_section(path: str | Path | None, name: str) -> Any:
-    """One section of a config (checked like load_config does), for a stage's own entry point."""
-    return load_config(path)[name]
+    return {name: from_dict(cls, merged.get(name), f"{where} [{name}]") for name, cls in schema.items()}
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

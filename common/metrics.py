@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from preprocess.categories import CATEGORIES
+from common.categories import CATEGORIES
 
 MAX_RECS = 500
 NO_CLICK = 51

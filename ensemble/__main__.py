@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from common.cli import run_cli
-from mmcf.predict import resolve_device
+from common.device import resolve_device
 from pipeline import stages
 from pipeline.config import load_pipeline_config
 from pipeline.recommend import write_run_config

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.models import binary, sample_rows
 from common.errors import PipelineError
+from common.sparse import binary, sample_rows
 from common.topk import batched_topk
 from preprocess.artifacts import PlaylistSet
-from preprocess.categories import CATEGORIES
+from common.categories import CATEGORIES
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from common import distributed
 from common.cli import run_cli
+from common.device import resolve_device
 from common.io import read_json
-from mmcf.predict import resolve_device
 from mmcf.train import SUMMARY_FILE, train_all
 from pipeline import stages
 from pipeline.config import load_pipeline_config

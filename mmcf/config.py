@@ -11,7 +11,7 @@ from typing import Any
 
 from common.config import from_dict
 from common.errors import PipelineError
-from preprocess.categories import BY_ID
+from common.categories import BY_ID
 
 FIRST_N_KINDS = ("fraction", "count")
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from common.errors import PipelineError
 from common.io import load_npz, save_npz
+from common.sparse import column_counts
 from preprocess.artifacts import PlaylistSet
 
 FILE = "dense.npz"
@@ -94,8 +95,7 @@ def bytes_per_item(hidden: int, batch: int) -> int:
 def choose(train: PlaylistSet, memory_mb: float, per_item: int) -> DenseVocab:
     """Every track and artist in >= c training playlists, c the smallest count whose items fit
     memory_mb at `per_item` bytes each (items never seen in training are never in)."""
-    t_count = np.diff(train.tracks.tocsc().indptr)
-    a_count = np.diff(train.artists.tocsc().indptr)
+    t_count, a_count = column_counts(train.tracks), column_counts(train.artists)
     top = int(max(t_count.max(initial=0), a_count.max(initial=0))) + 2
     # items with count >= c, for every c: suffix sums of the count histogram
     fits_at = (np.cumsum(np.bincount(t_count, minlength=top)[::-1])[::-1]
@@ -116,7 +116,7 @@ def coverage(dense: DenseVocab, val: PlaylistSet, train: PlaylistSet) -> dict[st
     sparse models can reach) and that the dense vocabulary holds (what the dense models can reach)."""
     total = max(int(val.n_holdouts.sum()), 1)
     held = val.holdout.tocsr().indices
-    seen = np.diff(train.tracks.tocsc().indptr) > 0
+    seen = column_counts(train.tracks) > 0
     return {"trained": round(float(seen[held].sum()) / total, 4),
             "dense": round(float(np.isin(held, dense.tracks).sum()) / total, 4)}
 

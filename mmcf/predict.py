@@ -22,11 +22,12 @@ import torch
 from common.errors import PipelineError
 from common.io import read_json
 from common.config import from_dict
+from common.device import resolve_device
 from mmcf.config import MMCFConfig
 from mmcf.dense import DenseVocab
 from mmcf.model import DAE, Bag
 from preprocess.artifacts import PlaylistSet, Vocab
-from preprocess.categories import BY_ID, CATEGORIES
+from common.categories import BY_ID, CATEGORIES
 
 CONFIG_FILE = "config.json"
 _RANDOM_CATEGORIES = np.array([c.id for c in CATEGORIES if c.random])
@@ -43,19 +44,6 @@ class MMCFModels:
     @property
     def n_tracks(self) -> int:
         return self.dense.n_tracks
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without it is an error, not a silent fallback."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if name not in ("cpu", "cuda"):
-        raise PipelineError(f"--device: expected auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 def model_path(out_dir: Path, scheme: str) -> Path:

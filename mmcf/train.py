@@ -28,6 +28,7 @@ import scipy.sparse as sp
 import torch
 
 from common import distributed
+from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize
@@ -36,7 +37,7 @@ from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.dense import DenseVocab
 from mmcf.model import DAE, Bag, Target
-from mmcf.predict import CONFIG_FILE, load_models, model_path, predict, recommend, resolve_device
+from mmcf.predict import CONFIG_FILE, load_models, model_path, predict, recommend
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
 
 log = logging.getLogger("mmcf")

@@ -55,10 +55,15 @@ class PipelineConfig:
         return to_dict(getattr(self, name))
 
 
+SCHEMA = {"run": RunConfig, "preprocess": BuildConfig, "baselines": BaselineConfig, "als": ALSConfig,
+          "mmcf": MMCFConfig, "charcnn": TitleConfig, "rerank": RerankConfig}
+
+
 def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
-    """Every section of a config (common.config.load_config: base configs merged, every layer's
-    sections and keys checked naming the file) plus the checks across sections; None: defaults."""
-    sections = load_config(path)
+    """The one config loader of every entry point: every section of a config (common.config.load_config:
+    base configs merged, every layer's sections and keys checked naming the file) plus the checks
+    across sections; None gives the defaults."""
+    sections = load_config(path, SCHEMA)
     where = Path(path) if path is not None else Path("(defaults)")
     run = sections["run"]
     bad = [s for s in run.stages if s not in MODEL_STAGES]

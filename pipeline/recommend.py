@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.config import SECTIONS, from_dict, section_class
+from common.config import from_dict
 from common.errors import PipelineError
 from common.io import read_json
 from pipeline import stages
-from pipeline.config import PipelineConfig
+from pipeline.config import SCHEMA, PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet, load_artifacts
-from preprocess.categories import BY_ID, CATEGORIES
+from common.categories import BY_ID, CATEGORIES
 
 CONFIG_FILE = "config.json"  # the run's resolved settings, written by run.py and python -m ensemble
 LEGEND = {
@@ -38,7 +38,7 @@ LEGEND = {
 def write_run_config(run: Path, cfg: PipelineConfig) -> None:
     from common.io import write_json
 
-    write_json(Path(run) / CONFIG_FILE, {name: cfg.section(name) for name in SECTIONS})
+    write_json(Path(run) / CONFIG_FILE, {name: cfg.section(name) for name in SCHEMA})
 
 
 def run_config(run: Path) -> PipelineConfig:
@@ -46,7 +46,7 @@ def run_config(run: Path) -> PipelineConfig:
     path = Path(run) / CONFIG_FILE
     saved = read_json(path)
     try:
-        sections = {name: from_dict(section_class(name), saved[name], f"{path} [{name}]") for name in SECTIONS}
+        sections = {name: from_dict(cls, saved[name], f"{path} [{name}]") for name, cls in SCHEMA.items()}
     except KeyError as exc:
         raise PipelineError(f"{path}: no section {exc}; re-run the run's ensemble stage") from None
     return PipelineConfig(path=path, **sections)
@@ -131,7 +131,7 @@ class Recommender:
     def lists(self, ps: PlaylistSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every model's (ids, scores) list for the playlists, as the stages make the challenge lists."""
         from baselines.models import Popularity, recommend
-        from ensemble.mixing import mmcf_lists
+        from mmcf.mixing import mmcf_lists
         from mmcf.predict import predict
 
         out, depth = {}, stages.LIST_DEPTH

@@ -173,7 +173,7 @@ def ensemble(art: Artifacts, run: Path, cfg: PipelineConfig, device: str = "auto
 def mixing(art: Artifacts, dae: Path, title: Path, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
     from baselines.models import Popularity
     from charcnn.train import load_title_model
-    from ensemble.mixing import mmcf_lists
+    from mmcf.mixing import mmcf_lists
     from mmcf.predict import load_models
 
     lists = {}

@@ -23,12 +23,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.cli import run_cli
-from common.config import load_section
 from common.errors import PipelineError
 from common.io import write_json
 from preprocess.artifacts import (FORMAT_VERSION, Artifacts, PlaylistSet, Vocab, load_artifacts, save_playlists,
                                   save_vocab)
-from preprocess.categories import CATEGORIES, infer_categories
+from common.categories import CATEGORIES, infer_categories
 from preprocess.challenge import choose_playlists, entry_rows, pick_seeds, playlist_coverage
 from preprocess.mpd import URI_PREFIX, Corpus, Slice, read_challenge, scan
 from preprocess.titles import normalize_title, title_chars
@@ -328,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--challenge", type=Path, help="challenge_set.json whose seeds to map into the vocabulary")
     ap.add_argument("--config", type=Path, help="TOML file with a [preprocess] section (defaults otherwise)")
     args = ap.parse_args(argv)
-    build(args.mpd, args.out, load_section(args.config, "preprocess"), args.challenge)
+    from pipeline.config import load_pipeline_config  # an entry point reads the whole config
+
+    build(args.mpd, args.out, load_pipeline_config(args.config).preprocess, args.challenge)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 The selection functions are pure and vectorised over playlists; the CLI and `preprocess.build`
 (its validation split) share them, so local scores and validation follow the same rules:
-10 categories (preprocess.categories), equal counts, each playlist used once, seeds = first N
+10 categories (common.categories), equal counts, each playlist used once, seeds = first N
 or N random positions, holdouts = every other track.
 
 The real challenge only used playlists whose tracks all appear in the training MPD. Here
@@ -32,7 +32,7 @@ from common.cli import run_cli
 from common.errors import PipelineError
 from common.io import atomic_path
 from common.progress import progress
-from preprocess.categories import CATEGORIES
+from common.categories import CATEGORIES
 from preprocess.mpd import load_json, map_ordered, scan
 
 log = logging.getLogger("preprocess.challenge")

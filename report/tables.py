@@ -1,7 +1,7 @@
 """Per-category metric tables as markdown (printed by run.py and written into report.md)."""
 from __future__ import annotations
 
-from preprocess.categories import BY_ID
+from common.categories import BY_ID
 
 SHORT = {"r_precision": "R-prec", "ndcg": "NDCG", "clicks": "clicks"}
 

@@ -27,7 +27,7 @@ from common.cli import run_cli
 from common.errors import PipelineError
 from common.metrics import MAX_RECS, METRICS, playlist_metrics, summarize
 from common.progress import progress
-from preprocess.categories import BY_ID, infer_categories
+from common.categories import BY_ID, infer_categories
 from preprocess.mpd import URI_PREFIX, URI_RE, Challenge, load_json, read_challenge, read_slice, slice_files
 from submission.csvio import SubmissionFile, read_submission
 from submission.verify import find_problems, map_rows

@@ -1,7 +1,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend, sample_rows
+from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend
+from common.sparse import sample_rows
 from common.topk import batched_topk, topk_excluding
 from tests.psfake import make_set, make_vocab
 

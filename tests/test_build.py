@@ -14,9 +14,9 @@ import pytest
 from common.errors import PipelineError
 from preprocess import build as build_mod
 from preprocess.artifacts import load_artifacts
-from common.config import load_section
+from pipeline.config import load_pipeline_config
 from preprocess.build import VARIOUS_ARTISTS, BuildConfig, build
-from preprocess.categories import BY_ID
+from common.categories import BY_ID
 from preprocess.challenge import pick_seeds
 from preprocess.titles import normalize_title
 from tests.mpdfake import track_obj, uri, write_slices
@@ -251,7 +251,7 @@ def test_half_finished_build_is_refused_then_rerun_cleanly(mpd, tmp_path, monkey
 def test_config_section_and_checks(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[preprocess]\nmin_track_count = 2\nval_per_category = 0\n")
-    cfg = load_section(path, "preprocess")
+    cfg = load_pipeline_config(path).preprocess
     assert (cfg.min_track_count, cfg.val_per_category, cfg.min_artist_count) == (2, 0, 1)
     for text, msg in [("[preprocess]\nmin_track_cnt = 2\n", "min_track_cnt"),
                       ("[preprocess]\nmax_train_len = 0\n", "max_train_len must be >= 1"),
@@ -259,7 +259,7 @@ def test_config_section_and_checks(tmp_path):
                       ("[mmcf]\nhiden = 3\n", "unknown key")]:  # any section's typo, whichever stage reads it
         path.write_text(text)
         with pytest.raises(PipelineError, match=msg) as err:
-            load_section(path, "preprocess")
+            load_pipeline_config(path).preprocess
         assert str(path) in str(err.value)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from common.cli import run_cli
 from common.errors import PipelineError
-from preprocess.categories import BY_ID, CATEGORIES, infer_categories
+from common.categories import BY_ID, CATEGORIES, infer_categories
 from preprocess.challenge import choose_playlists, main, make_challenge, pick_seeds, playlist_coverage
 from tests.mpdfake import track_obj, write_slices
 

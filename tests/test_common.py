@@ -129,21 +129,22 @@ def test_progress_lines_are_hidden_from_a_terminal_console_only(monkeypatch):
 
 
 def test_config_layers_merge_over_a_named_base_and_checks_name_the_file(tmp_path):
-    from common.config import load_config, load_layers
+    from common.config import load_layers
+    from pipeline.config import load_pipeline_config
 
     (tmp_path / "base.toml").write_text('[mmcf]\nhidden = 64\neval_every = 7\n[run]\nseed = 3\n')
     (tmp_path / "top.toml").write_text('base = "base.toml"\n[mmcf]\nhidden = 32\n')
     merged, layers = load_layers(tmp_path / "top.toml")
     assert merged == {"mmcf": {"hidden": 32, "eval_every": 7}, "run": {"seed": 3}}
     assert [p.name for p, _ in layers] == ["top.toml", "base.toml"]
-    cfg = load_config(tmp_path / "top.toml")
-    assert (cfg["mmcf"].hidden, cfg["mmcf"].eval_every, cfg["run"].seed, cfg["charcnn"].updates) == (32, 7, 3, 500)
+    cfg = load_pipeline_config(tmp_path / "top.toml")
+    assert (cfg.mmcf.hidden, cfg.mmcf.eval_every, cfg.run.seed, cfg.charcnn.updates) == (32, 7, 3, 500)
     (tmp_path / "base.toml").write_text('[mmfc]\nhidden = 64\n')
     with pytest.raises(PipelineError, match=r"base\.toml: unknown section\(s\) mmfc"):
-        load_config(tmp_path / "top.toml")
+        load_pipeline_config(tmp_path / "top.toml")
     (tmp_path / "base.toml").write_text('base = "top.toml"\n')
     with pytest.raises(PipelineError, match="cycle"):
-        load_config(tmp_path / "top.toml")
+        load_pipeline_config(tmp_path / "top.toml")
 
 
 def test_recall_table_orders_categories_and_depths_by_number_after_a_json_round_trip(tmp_path):

@@ -185,7 +185,7 @@ N_POOL = 1000  # submission tracks come from uri("track", 0..999); the MPD only 
 
 
 def _category(n: int, titled: bool, in_order: bool) -> int:
-    """SPEC table, written out independently of preprocess.categories (seed lists of 5 or more
+    """SPEC table, written out independently of common.categories (seed lists of 5 or more
     are either the first n or random; the generator below never draws one random seed)."""
     ordered = {(0, True): 1, (1, True): 2, (5, True): 3, (5, False): 4, (10, True): 5, (10, False): 6,
                (25, True): 7, (100, True): 9}

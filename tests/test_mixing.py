@@ -5,7 +5,7 @@ import torch
 
 from common.errors import PipelineError
 from common.topk import fill_from_order
-from ensemble.mixing import mixing_weights, mmcf_lists, recommend_mixed, usable_title
+from mmcf.mixing import mixing_weights, mmcf_lists, recommend_mixed, usable_title
 from mmcf.config import MMCFConfig
 from mmcf.dense import DenseVocab
 from mmcf.model import DAE

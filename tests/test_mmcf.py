@@ -14,13 +14,14 @@ import torch
 
 from common.errors import PipelineError
 from mmcf import train as train_mod
-from common.config import from_dict, load_section
+from common.config import from_dict
+from pipeline.config import load_pipeline_config
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE, Bag, Target, weighted_bce_with_logits
 from mmcf.predict import dae_scores, encode_inputs, load_models, predict, route
 from mmcf.train import Batcher, principal_directions, train_all
 from preprocess.artifacts import Artifacts, PlaylistSet, save_playlists
-from preprocess.categories import BY_ID
+from common.categories import BY_ID
 from tests.psfake import make_set, make_vocab
 
 N_CLUSTERS, PER_CLUSTER = 8, 40  # tracks 0..319; artist = track // 4, so each cluster owns 10 artists
@@ -427,10 +428,10 @@ def test_config_section_with_scheme_table(tmp_path):
     toml.write_text('[mmcf]\neval_every = 7\n[[mmcf.schemes]]\nname = "a"\ncategories = [1, 2, 3, 4, 5]\n'
                     'tied_updates = 3\n[[mmcf.schemes]]\nname = "b"\ncategories = [6, 7, 8, 9, 10]\n'
                     'first_n = "count"\nfirst_n_range = [1, 50]\n')
-    cfg = load_section(toml, "mmcf")
+    cfg = load_pipeline_config(toml).mmcf
     assert cfg.eval_every == 7 and [s.name for s in cfg.schemes] == ["a", "b"]
     assert cfg.schemes[1].first_n_range == [1, 50] and cfg.schemes[0].tied_updates == 3
-    assert [s.name for s in load_section(None, "mmcf").schemes] == ["0to1_inorder", "5_inorder", "10to100_inorder",
+    assert [s.name for s in load_pipeline_config(None).mmcf.schemes] == ["0to1_inorder", "5_inorder", "10to100_inorder",
                                                            "25to100_random"]
     for bad, msg in [({"schemes": [{"name": "a", "categories": [1]}, {"name": "b", "categories": [1]}]},
                       "more than one scheme"),
@@ -440,7 +441,7 @@ def test_config_section_with_scheme_table(tmp_path):
             from_dict(MMCFConfig, bad, "[mmcf]")
     toml.write_text('[mmcf]\n[[mmcf.schemes]]\nname = "a"\ncategories = [1]\ntied_updatez = 3\n')
     with pytest.raises(PipelineError, match=r"schemes\[0\]: unknown key\(s\) tied_updatez") as err:
-        load_section(toml, "mmcf")
+        load_pipeline_config(toml).mmcf
     assert str(toml) in str(err.value)
 
 

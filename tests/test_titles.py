@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from preprocess.categories import CATEGORIES, infer_categories
+from common.categories import CATEGORIES, infer_categories
 from preprocess.titles import ALPHABET, MAX_TITLE_CHARS, normalize_title, title_chars, title_key
 
 
