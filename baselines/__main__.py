@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_pipeline_config(args.config)
     art = load_artifacts(args.artifacts)
     record = stages.baselines(art, args.out, cfg)
-    tried = ", ".join(f"{r['factors']}: {r['r_precision']:.4f}" for r in record["als_selection"])
-    print(f"ALS rank chosen on validation R-precision: {record['als_factors']} factors ({tried})")
+    for name, chosen in record["selected"].items():
+        if chosen:
+            print(f"{name}: chose {chosen} on validation")
     return 0
 
 

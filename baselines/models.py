@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from common.sparse import binary, popularity_order, sample_rows
+from common.sparse import binary, column_counts, popularity_order, sample_rows
 from common.topk import batched_topk, fill_from_order
 from preprocess.artifacts import PlaylistSet
 
@@ -25,6 +25,8 @@ class BaselineConfig:
     title_min_playlists: int = 1  # a title needs this many training playlists to be used
     batch: int = 512
     seed: int = 0  # which playlists the kNN sample keeps
+    artist_alpha: float = 0.5  # artist kNN: seed-artist popularity damping
+    artist_beta: float = 0.3  # artist kNN: candidate popularity damping
 
 
 class Popularity:
@@ -152,6 +154,29 @@ class ItemKNN(_WithFallback):
         seeds.data *= self.seed_w[seeds.indices]
         via_playlists = seeds @ self.xt
         return np.asarray((via_playlists @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
+
+
+class ArtistKNN(_WithFallback):
+    """Tracks of training playlists that share artists with the seeds:
+    score(j) = sum over training playlists q of overlap(seed artists, q) * [j in q] / pop_j^beta,
+    each seed artist weighted by pop^-alpha. It reads ps.artists, which keeps the artists of seeds
+    whose track is outside the catalogue, so it still has evidence where item kNN has none. As in
+    item kNN, an artist in more than `knn_max_playlists` playlists is read through a fixed sample."""
+
+    name = "artist_knn"
+
+    def __init__(self, train: PlaylistSet, pop: Popularity, cfg: BaselineConfig):
+        super().__init__(pop)
+        self.x = binary(train.tracks)
+        xa = binary(train.artists)
+        self.xa_t = sample_rows(xa.T.tocsr(), cfg.knn_max_playlists, cfg.seed)
+        self.seed_w = (np.maximum(column_counts(xa), 1.0) ** -cfg.artist_alpha).astype(np.float32)
+        self.cand_w = (np.maximum(pop.counts, 1.0) ** -cfg.artist_beta).astype(np.float32)
+
+    def raw_scores(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:
+        seeds = binary(ps.artists[rows])
+        seeds.data *= self.seed_w[seeds.indices]
+        return np.asarray(((seeds @ self.xa_t) @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
 
 
 def recommend(model, ps: PlaylistSet, k: int = 500, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:

@@ -28,13 +28,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity  # noqa: E402
+from baselines.models import ArtistKNN, BaselineConfig, ItemKNN, Popularity, TitlePopularity  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from pipeline.config import load_pipeline_config  # noqa: E402
 from ensemble.candidates import as_source, candidate_recall, merge_candidates  # noqa: E402
 from ensemble.config import RerankConfig  # noqa: E402
 from ensemble.features import FeatureContext  # noqa: E402
-from ensemble.ranker import fit, load_reranker, own_sources, rerank_with, stratified_share  # noqa: E402
+from ensemble.ranker import fit, load_reranker, rerank_with, stratified_share  # noqa: E402
 from preprocess.artifacts import PlaylistSet, load_artifacts  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
 from report.tables import simple_table  # noqa: E402
@@ -106,7 +106,7 @@ def make_sources(train: PlaylistSet, art, cfg: RerankConfig, mmcf_dir: Path | No
     if mmcf_dir:
         mmcf, dense_tracks = mmcf_sources(art, pop, mmcf_dir, title_dir)
         models |= mmcf
-    models |= {"item_knn": ItemKNN(train, pop, cb)} | own_sources(train, cfg)
+    models |= {"item_knn": ItemKNN(train, pop, cb), "artist_knn": ArtistKNN(train, pop, cb)}
     models |= {"title_popularity": TitlePopularity(train, pop, cb), "popularity": pop}
     return models, dense_tracks
 

@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ensemble.config import SOURCE_ORDER  # noqa: E402
+from pipeline.config import RERANK_SOURCES  # noqa: E402
 from report.tables import metrics_table  # noqa: E402
 
-NO_ALS = [s for s in SOURCE_ORDER if s != "als"]
+NO_ALS = [s for s in RERANK_SOURCES if s != "als"]
 SMALL, LARGE = "small", "large"  # stand for --small-budget-mb and --large-budget-mb
 STEPS = {  # name: (label, parent, sections)
     "A": ("before", None, {"preprocess": {"min_track_count": 5, "min_artist_count": 3}, "run": {"refit": False},

@@ -15,7 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.errors import PipelineError
-from common.sparse import binary, sample_rows
 from common.topk import batched_topk
 from preprocess.artifacts import PlaylistSet
 from common.categories import CATEGORIES
@@ -59,35 +58,6 @@ class Candidates:
         keep = self.merge_rank < width
         out[self.row[keep], self.merge_rank[keep]] = self.track[keep]
         return out
-
-
-class ArtistKNN:
-    """Tracks of training playlists that share artists with the seeds:
-    score(j) = sum over training playlists q of overlap(seed artists, q) * [j in q] / pop_j^beta,
-    each seed artist weighted by pop^-alpha. It reads ps.artists, which keeps the artists of seeds
-    whose track is outside the vocabulary, so it still has evidence where track kNN has none.
-    Tracks without evidence keep popularity order below every scored track. As in item kNN, an
-    artist in more than `max_playlists` playlists is read through a fixed sample of them."""
-
-    name = "artist_knn"
-
-    def __init__(self, train: PlaylistSet, alpha: float = 0.5, beta: float = 0.3, max_playlists: int = 1000,
-                 seed: int = 0):
-        self.x = binary(train.tracks)
-        xa = binary(train.artists)
-        self.xa_t = sample_rows(xa.T.tocsr(), max_playlists, seed)
-        pop = np.asarray(self.x.sum(axis=0)).ravel()
-        art_pop = np.asarray(xa.sum(axis=0)).ravel()
-        self.seed_w = (np.maximum(art_pop, 1.0) ** -alpha).astype(np.float32)
-        self.cand_w = (np.maximum(pop, 1.0) ** -beta).astype(np.float32)
-        self.prior = (pop / max(pop.max(), 1.0)).astype(np.float32)
-
-    def score(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:
-        seeds = binary(ps.artists[rows])
-        seeds.data *= self.seed_w[seeds.indices]
-        raw = np.asarray(((seeds @ self.xa_t) @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
-        top = raw.max(axis=1, keepdims=True)
-        return np.where(raw > 0, 1.0 + raw / np.where(top > 0, top, 1.0), self.prior[None, :]).astype(np.float32)
 
 
 def as_source(name: str, src: Any, ps: PlaylistSet, k: int, batch: int = 512) -> SourceList:

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 
 from common.errors import PipelineError
 
-SOURCE_ORDER = ("item_knn", "artist_knn", "als", "title_popularity", "popularity", "mmcf")
 CANDIDATE_KEYS = ("depth", "default_depth", "cold_depth", "candidates", "list_depth")
 
 
 @dataclass
 class RerankConfig:
-    # candidate sources, in feature order (those the run's stages produce; artist_knn is the reranker's own)
-    sources: list[str] = field(default_factory=lambda: list(SOURCE_ORDER))
+    # candidate sources by name (the lists the run's stages make; pipeline.config checks the names);
+    # empty: every one of them
+    sources: list[str] = field(default_factory=list)
     # N: the top N of each named source join the union (picked from the candidate recall table of
     # bench/results/rerank.md); default_depth for a source not named
     depth: dict[str, int] = field(default_factory=lambda: {"title_popularity": 500, "popularity": 100})
@@ -35,8 +35,6 @@ class RerankConfig:
     lambda_l2: float = 1.0
     truncation_level: int = 100  # lambdarank looks at pairs reaching the top this many places
     eval_at: int = 500  # NDCG@k for early stopping: the challenge scores 500 places
-    artist_alpha: float = 0.5  # artist kNN source: seed-artist popularity damping
-    artist_beta: float = 0.3  # artist kNN source: candidate popularity damping
     cooc_cells: int = 20_000_000  # dense seed x candidate block size for co-occurrence features
     cooc_max_playlists: int = 1000  # co-occurrence features read at most this many playlists per seed (0 = all)
     chunk: int = 2000  # playlists reranked at a time (bounds memory)
@@ -47,9 +45,5 @@ class RerankConfig:
                    if not isinstance(v, int) or isinstance(v, bool) or v < 0}
             if bad:
                 raise PipelineError(f"[rerank].{name}: expected non-negative integers, got {bad}")
-        unknown = sorted(set(self.sources) - set(SOURCE_ORDER))
-        if unknown or not self.sources:
-            raise PipelineError(f"[rerank].sources: unknown source(s) {', '.join(unknown) or '(none given)'}; "
-                                f"known: {', '.join(SOURCE_ORDER)}")
         if self.candidates < 1 or not 0.0 < self.valid_fraction < 1.0:
             raise PipelineError("[rerank]: candidates must be >= 1 and valid_fraction in (0, 1)")

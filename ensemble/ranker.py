@@ -22,7 +22,7 @@ from common.io import atomic_path, read_json, write_json
 from common.config import from_dict
 from common.progress import progress as progress_of
 from ensemble.config import CANDIDATE_KEYS, RerankConfig
-from ensemble.candidates import (ArtistKNN, Candidates, SourceList, as_source, candidate_recall, is_member,
+from ensemble.candidates import (Candidates, SourceList, as_source, candidate_recall, is_member,
                                  merge_candidates)
 from ensemble.features import FeatureContext, build_features
 from preprocess.artifacts import Artifacts, PlaylistSet
@@ -41,12 +41,6 @@ class Reranker:
     features: list[str]
     sources: list[str]
     cfg: RerankConfig
-
-
-def own_sources(train: PlaylistSet, cfg: RerankConfig) -> dict[str, Any]:
-    """Sources the two-stage system adds to the models' lists (pass them in `sources` too): artist
-    kNN, which still finds evidence when a playlist's seed tracks are outside the vocabulary."""
-    return {"artist_knn": ArtistKNN(train, cfg.artist_alpha, cfg.artist_beta, cfg.cooc_max_playlists, cfg.seed)}
 
 
 def lgb_params(cfg: RerankConfig) -> dict[str, Any]:
@@ -76,8 +70,8 @@ def train_reranker(art: Artifacts, sources_val: dict[str, Any], out_dir: str | P
     """Fit the ranker on art.playlists('val') with each source's lists for those playlists; writes
     the model, its metadata and gain importances into out_dir. Returns a JSON-able summary.
 
-    sources_val: name -> (ids [P, K], scores [P, K]) or a scorer (.score(ps, rows)); include
-    own_sources(train, cfg). `rerank` must later get the same names, with lists as deep as these,
+    sources_val: name -> (ids [P, K], scores [P, K]) or a scorer (.score(ps, rows)). `rerank` must
+    later get the same names, with lists as deep as these,
     from models that never saw the validation playlists' withheld tracks."""
     start = time.perf_counter()
     val = art.playlists("val")

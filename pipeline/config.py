@@ -1,10 +1,11 @@
-"""The pipeline's configuration: one typed dataclass per stage, each from its TOML section."""
+"""The pipeline's configuration: one typed dataclass per stage, each from its TOML section; the
+registered sources (sources/) bring their own sections."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from baselines.als import ALSConfig
 from baselines.models import BaselineConfig
 from charcnn.config import TitleConfig
 from common.config import load_config, to_dict
@@ -12,14 +13,19 @@ from common.errors import PipelineError
 from ensemble.config import RerankConfig
 from mmcf.config import MMCFConfig
 from preprocess.build import BuildConfig
+from sources import REGISTRY
 
-# stage -> the lists it adds (run.final picks one of them for the submission)
+# stage -> the lists it adds (run.final picks one of them for the submission). The baselines stage
+# fits every registered source of stage "baselines"; a source with its own stage is a stage too.
 MODEL_STAGES = {
-    "baselines": ("popularity", "title_popularity", "item_knn", "als"),
+    "baselines": tuple(name for name, s in REGISTRY.items() if s.stage == "baselines"),
     "mmcf": ("dae",),
     "charcnn": ("mmcf",),
+    **{name: (name,) for name, s in REGISTRY.items() if s.stage == name},
     "rerank": ("rerank",),
 }
+# the reranker's possible sources, in feature order: the registered ones, then MMCF's mixed lists
+RERANK_SOURCES = (*REGISTRY, "mmcf")
 
 
 @dataclass
@@ -33,7 +39,7 @@ class RunConfig:
     synthetic_profile: str = "realistic"
     test_per_category: int = 100  # local challenge playlists per category (embedded default only) ...
     test_title_only: int = 1000  # ... except title-only: with 100, one standard error is ~0.008
-    stages: list[str] = field(default_factory=lambda: list(MODEL_STAGES))
+    stages: list[str] = field(default_factory=lambda: ["baselines", "mmcf", "charcnn", "rerank"])
     final: str = "rerank"  # the model whose lists become the submission
     refit: bool = True  # once validation has chosen their settings, every playlist trains the final models
 
@@ -44,19 +50,31 @@ class PipelineConfig:
     run: RunConfig
     preprocess: BuildConfig
     baselines: BaselineConfig
-    als: ALSConfig
     mmcf: MMCFConfig
     charcnn: TitleConfig
     rerank: RerankConfig
+    owned: dict[str, Any] = field(default_factory=dict)  # sections the registered sources bring ([als], ...)
+
+    def settings(self, name: str) -> Any:
+        """A section's dataclass: the pipeline's own, or a registered source's."""
+        return self.owned[name] if name in self.owned else getattr(self, name)
 
     def section(self, name: str) -> dict:
         """A section's resolved settings (defaults included): what stage keys hash, so a config that
         states a default and one that leaves it out give the same key."""
-        return to_dict(getattr(self, name))
+        return to_dict(self.settings(name))
+
+    def rerank_sources(self) -> list[str]:
+        """The reranker's sources in feature order: those [rerank].sources names, or every list the
+        run's stages make."""
+        made = {name for stage in self.run.stages for name in MODEL_STAGES[stage]}
+        wanted = self.rerank.sources or [n for n in RERANK_SOURCES if n in made]
+        return [n for n in RERANK_SOURCES if n in wanted]
 
 
-SCHEMA = {"run": RunConfig, "preprocess": BuildConfig, "baselines": BaselineConfig, "als": ALSConfig,
-          "mmcf": MMCFConfig, "charcnn": TitleConfig, "rerank": RerankConfig}
+CORE = {"run": RunConfig, "preprocess": BuildConfig, "baselines": BaselineConfig, "mmcf": MMCFConfig,
+        "charcnn": TitleConfig, "rerank": RerankConfig}
+SCHEMA = CORE | {s.section: s.Config for s in REGISTRY.values() if s.Config is not None}
 
 
 def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
@@ -75,4 +93,9 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
     if run.final not in offered:
         raise PipelineError(f"{where} [run].final: {run.final!r} is not made by the stages {run.stages}; "
                             f"choose one of {', '.join(offered)}")
-    return PipelineConfig(path=where, **sections)
+    unknown = sorted(set(sections["rerank"].sources) - set(offered))
+    if unknown:
+        raise PipelineError(f"{where} [rerank].sources: {', '.join(unknown)} not made by the stages {run.stages}; "
+                            f"choose from {', '.join(n for n in RERANK_SOURCES if n in offered)}")
+    return PipelineConfig(path=where, **{k: sections[k] for k in CORE},
+                          owned={k: v for k, v in sections.items() if k not in CORE})

@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.categories import BY_ID, CATEGORIES
 from common.config import from_dict
 from common.errors import PipelineError
 from common.io import read_json
 from pipeline import stages
-from pipeline.config import SCHEMA, PipelineConfig
+from pipeline.config import CORE, MODEL_STAGES, SCHEMA, PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet, load_artifacts
-from common.categories import BY_ID, CATEGORIES
+from sources import REGISTRY
+from sources.base import FitContext
 
 CONFIG_FILE = "config.json"  # the run's resolved settings, written by run.py and python -m ensemble
 LEGEND = {
@@ -49,7 +51,7 @@ def run_config(run: Path) -> PipelineConfig:
         sections = {name: from_dict(cls, saved[name], f"{path} [{name}]") for name, cls in SCHEMA.items()}
     except KeyError as exc:
         raise PipelineError(f"{path}: no section {exc}; re-run the run's ensemble stage") from None
-    return PipelineConfig(path=path, **sections)
+    return PipelineConfig(path=path, **{k: sections[k] for k in CORE}, owned={k: v for k, v in sections.items() if k not in CORE})
 
 
 def playlist_entry(title: str | None, seeds: list[str], art: Artifacts, num_tracks: int | None = None) -> dict:
@@ -111,33 +113,26 @@ class Recommender:
 
     @classmethod
     def load(cls, run: Path, device: str = "cpu") -> "Recommender":
-        from baselines.als import ALS
-        from baselines.models import ItemKNN, Popularity, TitlePopularity
-
         run = Path(run)
         if not (run / "artifacts" / "manifest.json").exists() or not (run / CONFIG_FILE).exists():
             raise PipelineError(f"{run}: not a finished run folder (no artifacts/manifest.json or {CONFIG_FILE})")
         art, cfg = load_artifacts(run / "artifacts"), run_config(run)
         train = stages.fit_sets(art, cfg.run.refit)["challenge"]
-        models: dict = {}
-        if "baselines" in cfg.run.stages:
-            pop = Popularity(train)
-            models = {"popularity": pop, "title_popularity": TitlePopularity(train, pop, cfg.baselines),
-                      "item_knn": ItemKNN(train, pop, cfg.baselines),
-                      "als": ALS.load(run / "baselines" / "als_challenge.npz", cfg.als)}
+        ctx = FitContext(art.vocab.track_artist, device=device)
+        models = {name: REGISTRY[name].load(stages.source_dir(run, name) / name / "challenge", train,
+                                            cfg.settings(REGISTRY[name].section), ctx)
+                  for stage in cfg.run.stages for name in MODEL_STAGES[stage] if name in REGISTRY}
         models |= _neural(run, art, cfg, device)
         return cls(art=art, cfg=cfg, train=train, models=models, final=cfg.run.final)
 
     def lists(self, ps: PlaylistSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every model's (ids, scores) list for the playlists, as the stages make the challenge lists."""
-        from baselines.models import Popularity, recommend
+        from baselines.models import Popularity
         from mmcf.mixing import mmcf_lists
         from mmcf.predict import predict
 
-        out, depth = {}, stages.LIST_DEPTH
-        for name in ("popularity", "title_popularity", "item_knn", "als"):
-            if name in self.models:
-                out[name] = recommend(self.models[name], ps, k=depth, batch=self.cfg.baselines.batch)
+        depth = stages.LIST_DEPTH
+        out = {name: model.top(ps, depth) for name, model in self.models.items() if name in REGISTRY}
         if "dae" in self.models:
             out["dae"] = predict(self.models["dae"], ps, self.art.vocab, k=depth)
         if "title" in self.models:
@@ -151,9 +146,8 @@ class Recommender:
 
     def reranker_inputs(self, ps: PlaylistSet, lists: dict) -> tuple:
         """(model, feature context, sources) the reranker scores `ps` with: the stage's own recipe."""
-        model, ctx = self.models["reranker"], self.models["context"]
-        built = stages.scorer_sources(self.train, [n for n in model.sources if n not in lists], self.cfg)
-        return model, ctx, stages.in_order(model.sources, lists | built)
+        model = self.models["reranker"]
+        return model, self.models["context"], {name: lists[name] for name in model.sources}
 
     def rerank(self, ps: PlaylistSet, lists: dict) -> tuple[np.ndarray, np.ndarray]:
         from ensemble.ranker import rerank_with

@@ -10,9 +10,10 @@ from pathlib import Path
 from common.io import read_json
 from common.stages import run_stage, stage_key
 from pipeline import stages
-from pipeline.config import PipelineConfig
+from pipeline.config import MODEL_STAGES, PipelineConfig
 from pipeline.recommend import write_run_config
 from preprocess.artifacts import Artifacts, load_artifacts
+from sources import REGISTRY
 
 log = logging.getLogger("run")
 
@@ -93,7 +94,8 @@ class Runner:
         run, refit = self.cfg.run.stages, self.cfg.run.refit
         up = (self.keys["artifacts"], refit)
         if "baselines" in run:
-            self._stage("baselines", (up, self.cfg.section("baselines"), self.cfg.section("als")),
+            sections = sorted({REGISTRY[n].section for n in MODEL_STAGES["baselines"]})
+            self._stage("baselines", (up, [self.cfg.section(s) for s in sections]),
                         lambda: stages.baselines(art, self.out / "baselines", self.cfg))
         if "mmcf" in run:
             self._stage("mmcf", (up, self.cfg.section("mmcf")),
@@ -101,8 +103,11 @@ class Runner:
         if "charcnn" in run:
             self._stage("charcnn", (self.keys["mmcf"], self.cfg.section("charcnn")),
                         lambda: stages.charcnn(art, self.out / "mmcf", self.out / "charcnn", self.cfg, self.device))
+        for name in (s for s in run if s in REGISTRY):  # registered sources with a stage of their own
+            self._stage(name, (up, self.cfg.section(REGISTRY[name].section)),
+                        lambda name=name: stages.source_stage(name, art, self.out / name, self.cfg, self.device))
         if "charcnn" in run or "rerank" in run:
-            upstream = (up, self.keys.get("baselines"), self.keys.get("mmcf"), self.keys.get("charcnn"), run)
+            upstream = (up, [self.keys.get(s) for s in run if s != "rerank"], run)
             self._stage("ensemble", (upstream, self.cfg.section("baselines"), self.cfg.section("rerank")),
                         lambda: stages.ensemble(art, self.out, self.cfg, self.device))
 

@@ -3,7 +3,8 @@ unchanged stage is skipped), and each stage's own command (`python -m baselines`
 `ensemble`, `submission.write`) calls one of them, so both ways give the same files.
 
     RUN/artifacts/   python -m preprocess.build: vocabulary (the catalogue) and playlist matrices
-    RUN/baselines/   popularity, title_popularity, item_knn, als .npz lists; als_<split>.npz factors
+    RUN/baselines/   each registered baseline source's lists (<name>.npz) and models (<name>/<split>/)
+    RUN/<source>/    a registered source with its own stage: <source>.npz lists, val/ and challenge/ models
     RUN/mmcf/        models/ (selected on validation), refit/ (every playlist), dae.npz lists
     RUN/charcnn/     model/ (selected on validation), refit/ (every playlist)
     RUN/ensemble/    mmcf.npz (MMCF's count-dependent mixing), rerank/ (LightGBM model), rerank.npz
@@ -17,6 +18,7 @@ the challenge lists. `[run] refit = false` serves the challenge from the first f
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -24,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from common import distributed
-from common.config import to_dict
 from common.errors import PipelineError
 from common.io import load_npz, save_npz
-from ensemble.config import SOURCE_ORDER
 from pipeline.config import MODEL_STAGES, PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet
+from sources import REGISTRY
+from sources.base import FitContext
 
 log = logging.getLogger("run")
 LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them (metrics read the top 500)
@@ -58,11 +60,15 @@ def title_dir(stage_dir: Path, split: str, refit: bool) -> Path:
 
 def list_files(run: Path, cfg: PipelineConfig) -> dict[str, Path]:
     """Model name -> its lists file, for the models the config's stages make (in report order)."""
-    where = {"baselines": run / "baselines", "mmcf": run / "mmcf", "charcnn": run / "ensemble",
-             "rerank": run / "ensemble"}
-    files = {"dae": "dae.npz", "mmcf": "mmcf.npz", "rerank": "rerank.npz"}
-    return {name: where[stage] / files.get(name, f"{name}.npz")
+    fixed = {"dae": run / "mmcf" / "dae.npz", "mmcf": run / "ensemble" / "mmcf.npz",
+             "rerank": run / "ensemble" / "rerank.npz"}
+    return {name: fixed.get(name) or source_dir(run, name) / f"{name}.npz"
             for stage in cfg.run.stages for name in MODEL_STAGES[stage]}
+
+
+def source_dir(run: Path, name: str) -> Path:
+    """The folder of a registered source's stage: RUN/baselines, or RUN/<name> for its own stage."""
+    return Path(run) / REGISTRY[name].stage
 
 
 def check_inputs(run: Path, cfg: PipelineConfig, stage: str) -> None:
@@ -71,13 +77,15 @@ def check_inputs(run: Path, cfg: PipelineConfig, stage: str) -> None:
     made_by = {"baselines": "python -m baselines", "mmcf": "python -m mmcf", "charcnn": "python -m charcnn",
                "rerank": "python -m ensemble"}
     wanted = [s for s in cfg.run.stages if s != "rerank"] if stage == "ensemble" else cfg.run.stages
+    files = list_files(run, cfg)
     for s in wanted:
-        marker = {"baselines": run / "baselines" / "als.npz", "mmcf": run / "mmcf" / "dae.npz",
-                  "charcnn": title_dir(run / "charcnn", "challenge", cfg.run.refit) / "title_model.pt",
-                  "rerank": run / "ensemble" / "rerank.npz"}[s]
-        need.append((marker, made_by[s]))
+        if s == "charcnn":
+            marker = title_dir(run / "charcnn", "challenge", cfg.run.refit) / "title_model.pt"
+        else:
+            marker = files[MODEL_STAGES[s][-1]]
+        need.append((marker, made_by.get(s, f"python -m sources --source {s}")))
     if stage == "submission" and "charcnn" in cfg.run.stages:
-        need.append((run / "ensemble" / "mmcf.npz", "python -m ensemble"))
+        need.append((files["mmcf"], "python -m ensemble"))
     for path, command in need:
         if not path.exists():
             raise PipelineError(f"{path}: missing; run `{command}` for this run folder first")
@@ -92,32 +100,40 @@ def _save(path: Path, per_split: dict[str, tuple[np.ndarray, np.ndarray]]) -> No
     save_npz(path, **{f"{s}_{k}": v for s, (ids, scores) in per_split.items() for k, v in (("ids", ids), ("scores", scores))})
 
 
-# ---- baselines ---------------------------------------------------------------------------------
+# ---- registered sources ------------------------------------------------------------------------
 def baselines(art: Artifacts, out: Path, cfg: PipelineConfig) -> dict:
-    """Popularity, title popularity, item kNN and ALS (rank chosen on validation) over the catalogue."""
-    from baselines.als import ALS, select_factors
-    from baselines.models import ItemKNN, Popularity, TitlePopularity, recommend
+    """Every registered source of the baselines stage (popularity, title popularity, item and artist
+    kNN, ALS with its rank chosen on validation) over the catalogue."""
+    return {"refit": cfg.run.refit, "selected": {name: fit_source(name, art, out, cfg)
+                                                 for name in MODEL_STAGES["baselines"]}}
 
-    fits, lists = fit_sets(art, cfg.run.refit), {}
-    record = {"config": to_dict(cfg.baselines), "als_config": to_dict(cfg.als), "refit": cfg.run.refit}
-    als = None
+
+def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "cpu") -> dict:
+    """One registered source, as every model is fit: on the training playlists choosing its settings
+    on the validation playlists (their lists), then refit with those settings on every playlist (the
+    challenge lists). Models go to OUT/<name>/<split>/, lists to OUT/<name>.npz; returns what
+    validation chose."""
+    source, settings = REGISTRY[name], cfg.settings(REGISTRY[name].section)
+    fits, lists, model = fit_sets(art, cfg.run.refit), {}, None
     for split, train in fits.items():
+        start = time.perf_counter()
+        ctx = FitContext(art.vocab.track_artist, work=out / name / split, device=device)
+        if model is None:  # the validation split comes first: settings are chosen on it
+            model = source.fit(train, settings, dataclasses.replace(ctx, val=art.playlists("val")))
+        elif train is not fits["val"]:  # every playlist, with what validation chose
+            model = source.fit(train, settings, dataclasses.replace(ctx, selected=model.selected))
+        model.save(out / name / split)
         ps = art.playlists(split)
-        pop = Popularity(train)
-        if als is None:
-            als, record["als_selection"] = select_factors(train, ps, art.vocab.track_artist, cfg.als, cfg.baselines.batch)
-            record["als_factors"] = als.factors
-        elif train is not fits["val"]:
-            als = ALS.fit(train, record["als_factors"], cfg.als)
-        als.save(out / f"als_{split}.npz")
-        for m in (pop, TitlePopularity(train, pop, cfg.baselines), ItemKNN(train, pop, cfg.baselines), als):
-            start = time.perf_counter()
-            lists.setdefault(m.name, {})[split] = recommend(m, ps, k=LIST_DEPTH, batch=cfg.baselines.batch)
-            log.info("%s: %d %s playlists in %.1f s (fit on %d playlists)", m.name, len(ps), split,
-                     time.perf_counter() - start, len(train))
-    for name, per_split in lists.items():
-        _save(out / f"{name}.npz", per_split)
-    return record  # recommend.py serves with the same settings
+        lists[split] = model.top(ps, LIST_DEPTH)
+        log.info("%s: fit on %d playlists, %d %s playlists listed in %.1f s", name, len(train), len(ps), split,
+                 time.perf_counter() - start)
+    _save(out / f"{name}.npz", lists)
+    return model.selected
+
+
+def source_stage(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
+    """The stage of a registered source that has its own: its folder RUN/<name>."""
+    return {"refit": cfg.run.refit, "selected": fit_source(name, art, out, cfg, device)}
 
 
 # ---- autoencoders and title model --------------------------------------------------------------
@@ -195,11 +211,9 @@ def rerank(art: Artifacts, run: Path, cfg: PipelineConfig) -> dict:
 
     out = run / "ensemble"
     files = list_files(run, cfg)
-    names = [n for n in SOURCE_ORDER if n in cfg.rerank.sources]
     summary, lists = {}, {}
     for split, train in fit_sets(art, cfg.run.refit).items():
-        saved = {n: load_lists(files[n], split) for n in names if n in files and files[n].exists()}
-        sources = in_order(names, saved | scorer_sources(train, [n for n in names if n not in saved], cfg))
+        sources = {n: load_lists(files[n], split) for n in cfg.rerank_sources()}
         ctx = FeatureContext.build(train, art.vocab, cfg.rerank.cooc_max_playlists, cfg.rerank.seed,
                                    dense_tracks=dense_tracks(run / "mmcf", split, cfg))
         if split == "val":
@@ -208,24 +222,6 @@ def rerank(art: Artifacts, run: Path, cfg: PipelineConfig) -> dict:
         lists[split] = rerank_with(model, ctx, art.playlists(split), sources, cfg.rerank)
     _save(out / "rerank.npz", lists)
     return {"train_seconds": summary.get("seconds", 0.0)}
-
-
-def in_order(names: list[str], sources: dict) -> dict:
-    """The sources in `names` order: the reranker's feature columns follow it."""
-    return {n: sources[n] for n in names if n in sources}
-
-
-def scorer_sources(train: PlaylistSet, names: list[str], cfg: PipelineConfig) -> dict:
-    """Those of the reranker's sources `names` built as scorers on `train` (artist kNN is the
-    reranker's own; the baselines when no stage saved their lists)."""
-    from baselines.models import ItemKNN, Popularity, TitlePopularity
-    from ensemble.ranker import own_sources
-
-    pop = Popularity(train)
-    make = {"item_knn": lambda: ItemKNN(train, pop, cfg.baselines),
-            "artist_knn": lambda: own_sources(train, cfg.rerank)["artist_knn"],
-            "title_popularity": lambda: TitlePopularity(train, pop, cfg.baselines), "popularity": lambda: pop}
-    return {name: make[name]() for name in names if name in make}
 
 
 def dense_tracks(dae: Path, split: str, cfg: PipelineConfig) -> np.ndarray | None:

@@ -139,3 +139,17 @@ def test_title_popularity_shortcut_gives_the_dense_scorers_lists():
         got = model.top(ps, k)
         assert np.array_equal(got[0], want[0]), k
         assert np.allclose(got[1], want[1], equal_nan=True), k
+
+
+def test_artist_knn_uses_seed_artists_even_without_known_seed_tracks():
+    from baselines.models import ArtistKNN
+
+    # artist = track // 4: playlists with artist 1 (tracks 4..7) also hold 12 and 13
+    vocab = make_vocab(20)
+    train = make_set([[4, 12, 13], [5, 12], [6, 13, 0], [16, 17, 18], [16, 0, 1]], vocab)
+    ps = make_set([[7], [0]], vocab)
+    ps.tracks = ps.tracks.multiply(np.array([[0], [1]])).tocsr()  # row 0: its seed track is outside the catalogue
+    ps.tracks.eliminate_zeros()
+    ids, _ = recommend(ArtistKNN(train, Popularity(train), BaselineConfig()), ps, k=6)
+    assert set(ids[0, :5].tolist()) == {4, 5, 6, 12, 13}  # everything from playlists sharing artist 1
+    assert 0 not in ids[1] and 1 in ids[1, :4]

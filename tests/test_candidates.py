@@ -100,18 +100,6 @@ def test_rows_slice_renumbers():
     assert part.indptr.tolist() == [0, 1, 3]
 
 
-def test_artist_knn_uses_seed_artists_even_without_known_seed_tracks():
-    # artist = track // 4: playlists with artist 1 (tracks 4..7) also hold 12 and 13
-    train = make_set([[4, 12, 13], [5, 12], [6, 13, 0], [16, 17, 18], [16, 0, 1]], VOCAB)
-    ps = make_set([[7], [0]], VOCAB)
-    ps.tracks = ps.tracks.multiply(np.array([[0], [1]])).tocsr()  # row 0: its seed track is outside the vocabulary
-    ps.tracks.eliminate_zeros()
-    from ensemble.candidates import ArtistKNN
-    ids = as_source("artist_knn", ArtistKNN(train), ps, 6).ids
-    assert set(ids[0, :5].tolist()) == {4, 5, 6, 12, 13}  # everything from playlists sharing artist 1
-    assert 0 not in ids[1] and 1 in ids[1, :4]
-
-
 def test_a_list_saved_deeper_gives_what_the_scorer_gives_at_the_depth_asked():
     class Noise:  # distinct scores, so no tie sits at the cut
         def __init__(self):

@@ -14,7 +14,7 @@ LAYERS = {  # lower number = earlier in the data flow MPD -> artifacts -> models
     "preprocess": 1,
     "baselines": 2, "mmcf": 2, "submission": 2,
     "charcnn": 3,  # MMCF's title model, trained against the autoencoders
-    "ensemble": 4,
+    "ensemble": 4, "sources": 4,  # the reranker takes lists; sources/ wraps the models for the pipeline
     "report": 5,
     "pipeline": 6,
 }

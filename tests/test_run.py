@@ -152,9 +152,7 @@ def test_one_playlist_and_batch_paths_give_the_reranker_the_same_feature_rows(ti
     art, cfg, model = rec.art, rec.cfg, rec.models["reranker"]
     ps = art.playlists("challenge")
     files = stages.list_files(out, cfg)
-    saved = {n: stages.load_lists(files[n], "challenge") for n in model.sources if n in files}
-    batch_sources = stages.in_order(model.sources, saved | stages.scorer_sources(
-        rec.train, [n for n in model.sources if n not in saved], cfg))
+    batch_sources = {n: stages.load_lists(files[n], "challenge") for n in model.sources}
     srcs, cands = prepare(rec.models["context"], ps, batch_sources, cfg.rerank, model.sources)
     x_batch, names = build_features(rec.models["context"], ps, cands, srcs)
     entries = json.loads((out / "data/local/challenge_set.json").read_text())["playlists"]
