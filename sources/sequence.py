@@ -1,0 +1,279 @@
+"""An order-aware sequence model from the session-based family the lecture covers (GRU4Rec, SASRec).
+
+Seven of the ten challenge categories give a playlist's first tracks in order, and playlists are
+built in order (a mood drifts, an album plays through), which the autoencoder, kNN and ALS all
+ignore: they see a set. This model reads a playlist's tracks in position order and learns to
+predict the next one: a GRU (GRU4Rec) or causal self-attention (SASRec) over track embeddings,
+scored against the same embeddings (tied), trained with a sampled softmax (each batch shares
+`negatives` uniformly drawn tracks), so an update costs the same whatever the catalogue's size.
+The vocabulary is the dense models' rule (mmcf/dense.py): every track in >= c training playlists
+for the smallest c that fits `memory_mb`, which at 20K playlists is the whole catalogue. Updates are
+budgeted; validation R-precision selects the kept weights, and the refit on every playlist trains
+for the selected number. At inference the last `max_len` seeds (in position order) give the state
+whose scores rank the catalogue; playlists without a known seed get popularity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.config import from_dict
+from common.device import resolve_device
+from common.errors import PipelineError
+from common.io import atomic_path
+from common.metrics import list_metrics
+from common.progress import Progress
+from common.sparse import column_counts, popularity_order
+from common.topk import batched_topk, fill_from_order
+from mmcf.dense import DenseVocab, choose
+from preprocess.artifacts import PlaylistSet
+from sources.base import FitContext
+
+log = logging.getLogger("sequence")
+FILE = "sequence.pt"
+
+
+@dataclass
+class SequenceConfig:
+    arch: str = "gru"  # "gru" (GRU4Rec) or "sasrec" (causal self-attention, 2 blocks)
+    dim: int = 64  # embedding and state width
+    max_len: int = 50  # tracks read per playlist: a training crop, the last seeds at inference
+    negatives: int = 1024  # uniformly drawn tracks each batch scores the next track against
+    dropout: float = 0.2
+    batch: int = 128
+    lr: float = 0.002
+    updates: int = 2000  # Adam updates (budget updates, not epochs)
+    eval_every: int = 250  # updates between validation checks (selection)
+    val_playlists: int = 1000  # validation playlists per check, at most (those with seeds)
+    memory_mb: float = 400.0  # the vocabulary's budget: embeddings, their gradient and Adam state
+    threads: int = 0  # torch threads while training; 0 = torch's default
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {"arch": self.arch in ("gru", "sasrec"), "dim": self.dim > 0 and self.dim % 2 == 0,
+                  "max_len": self.max_len > 1, "negatives": self.negatives > 0, "batch": self.batch > 0,
+                  "dropout": 0 <= self.dropout < 1, "lr": self.lr > 0, "updates": self.updates >= 0,
+                  "eval_every": self.eval_every > 0, "val_playlists": self.val_playlists > 0,
+                  "memory_mb": self.memory_mb > 0, "threads": self.threads >= 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise PipelineError(f"[sequence]: out-of-range value(s) for {', '.join(bad)}")
+
+
+class SequenceNet(nn.Module):
+    """Track ids (1..n_items, 0 = padding) -> a state per position; scores are state . embedding."""
+
+    def __init__(self, n_items: int, cfg: SequenceConfig):
+        super().__init__()
+        self.emb = nn.Embedding(n_items + 1, cfg.dim, padding_idx=0)
+        nn.init.normal_(self.emb.weight, std=cfg.dim ** -0.5)
+        with torch.no_grad():
+            self.emb.weight[0].zero_()
+        self.drop = nn.Dropout(cfg.dropout)
+        self.arch = cfg.arch
+        if cfg.arch == "gru":
+            self.rnn = nn.GRU(cfg.dim, cfg.dim, batch_first=True)
+        else:
+            self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+            layer = nn.TransformerEncoderLayer(cfg.dim, nhead=2, dim_feedforward=2 * cfg.dim, dropout=cfg.dropout,
+                                               batch_first=True, norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.dim)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq int64 [B, L], right-padded with 0 -> states [B, L, dim]; a position sees only itself and
+        the positions before it (padding comes after every real track, so it changes nothing)."""
+        x = self.drop(self.emb(seq))
+        if self.arch == "gru":
+            out, _ = self.rnn(x)
+        else:
+            length = seq.shape[1]
+            x = x + self.pos(torch.arange(length, device=seq.device))[None]
+            causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=seq.device), 1)
+            out = self.blocks(x, mask=causal)
+        return self.norm(out)
+
+    def scores(self, states: torch.Tensor) -> torch.Tensor:
+        """[B, dim] states -> [B, n_items] scores of every track (dense id order)."""
+        return states @ self.emb.weight[1:].t()
+
+
+def sequences(ps: PlaylistSet) -> tuple[np.ndarray, np.ndarray]:
+    """Each playlist's tracks (in ps's columns) in position order: (indptr [P + 1], ids [N] + 1)."""
+    m = ps.tracks.tocsr()
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.data, row))
+    return m.indptr.astype(np.int64), m.indices[order].astype(np.int64) + 1
+
+
+def crops(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, length: int,
+          rng: np.random.Generator | None, last: bool = False) -> np.ndarray:
+    """int64 [len(rows), length] right-padded windows of consecutive tracks: a random window of each
+    playlist (its start half the time, so the first tracks, which 7 categories give, are well
+    learnt), or with `last` the final `length` tracks."""
+    n = indptr[rows + 1] - indptr[rows]
+    room = np.maximum(n - length, 0)
+    if last:
+        start = room
+    else:
+        start = np.where(rng.random(len(rows)) < 0.5, 0, np.floor(rng.random(len(rows)) * (room + 1)).astype(np.int64))
+    take = np.minimum(n - start, length)
+    pos = np.arange(length)[None, :]
+    ok = pos < take[:, None]
+    out = np.zeros((len(rows), length), dtype=np.int64)
+    out[ok] = items[((indptr[rows] + start)[:, None] + pos)[ok]]
+    return out
+
+
+class SequenceSource:
+    name = "sequence"
+    section = "sequence"
+    Config = SequenceConfig
+    stage = "sequence"
+
+    def __init__(self, net: SequenceNet, dense: DenseVocab, cfg: SequenceConfig, selected: dict,
+                 popularity: np.ndarray, device: torch.device):
+        self.net, self.dense, self.cfg, self.selected = net.eval(), dense, cfg, selected
+        self.popularity, self.device = popularity, device
+
+    @classmethod
+    def fit(cls, train: PlaylistSet, settings: SequenceConfig, ctx: FitContext) -> "SequenceSource":
+        device = resolve_device(ctx.device)
+        threads = torch.get_num_threads()
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        try:
+            return _train(train, settings, ctx, device)
+        finally:
+            torch.set_num_threads(threads)
+
+    def top(self, ps: PlaylistSet, k: int) -> tuple[np.ndarray, np.ndarray]:
+        view = self.dense.view(ps)
+        indptr, items = sequences(view)
+        cold = np.diff(indptr) == 0
+        prior = self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0)
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            seq = torch.from_numpy(crops(indptr, items, rows, self.cfg.max_len, None, last=True)).to(self.device)
+            last = (seq > 0).sum(dim=1).clamp_min(1) - 1
+            with torch.no_grad():
+                states = self.net(seq)[torch.arange(len(rows), device=self.device), last]
+                out = self.net.scores(states).float().cpu().numpy()
+            out[cold[rows]] = prior[self.dense.tracks][None, :]
+            return out
+
+        ids, scores = batched_topk(score, view.tracks, k)
+        ids = self.dense.catalogue_ids(ids)
+        listed = scores[ids >= 0]
+        below = np.float32(listed.min() - 1.0) if listed.size else np.float32(0.0)  # filled slots rank last
+        fill_from_order(ids, scores, ps.tracks, popularity_order(self.popularity), below)
+        return ids, scores
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        self.dense.save(folder)
+        with atomic_path(folder / FILE) as tmp:
+            torch.save({"state": self.net.state_dict(), "config": asdict(self.cfg), "selected": self.selected,
+                        "popularity": torch.from_numpy(self.popularity)}, tmp)
+
+    @classmethod
+    def load(cls, folder: Path, train: PlaylistSet, settings: SequenceConfig, ctx: FitContext) -> "SequenceSource":
+        path = Path(folder) / FILE
+        if not path.exists():
+            raise PipelineError(f"{path}: missing; run the sequence stage (python -m sources --source sequence)")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = from_dict(SequenceConfig, blob["config"], f"{path} config")
+        dense = DenseVocab.load(folder)
+        net = SequenceNet(dense.n_tracks, cfg)
+        net.load_state_dict(blob["state"])
+        device = resolve_device(ctx.device)
+        return cls(net.to(device), dense, cfg, blob["selected"], blob["popularity"].numpy(), device)
+
+
+def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: torch.device) -> SequenceSource:
+    """Budgeted Adam updates; with validation playlists the best check's weights are kept and their
+    update count is `selected`, without them (a refit) `selected["updates"]` updates are trained."""
+    updates = int(ctx.selected.get("updates", cfg.updates))
+    per_item = cfg.dim * 4 * 4  # an embedding row, its gradient and Adam's two moments, in fp32
+    dense = dataclasses.replace(choose(train, cfg.memory_mb, per_item), artists=np.zeros(0, np.int32))  # tracks only
+    popularity = column_counts(train.tracks).astype(np.float32)
+    indptr, items = sequences(dense.view(train))
+    rows = np.flatnonzero(np.diff(indptr) >= 2)  # a next track to predict
+    if rows.size == 0:
+        raise PipelineError("sequence: no training playlist has two tracks in the vocabulary")
+    torch.manual_seed(cfg.seed)
+    net = SequenceNet(dense.n_tracks, cfg).to(device)
+    source = SequenceSource(net, dense, cfg, {}, popularity, device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    val_rows = _val_rows(ctx.val, cfg) if ctx.val is not None else None
+    best, best_state, best_at, history = -np.inf, None, updates, []
+    log.info("sequence (%s): %d tracks (in >= %d training playlists), %d training playlists, %d updates%s",
+             cfg.arch, dense.n_tracks, dense.min_count, rows.size, updates,
+             f", selection on {len(val_rows)} validation playlists" if val_rows is not None else ", refit")
+    start = time.perf_counter()
+    with Progress(updates, f"sequence {cfg.arch}", "updates") as bar:
+        for u in range(updates):
+            rng = np.random.default_rng([cfg.seed, u])
+            net.train()
+            loss = _step(net, opt, crops(indptr, items, rng.choice(rows, cfg.batch), cfg.max_len, rng), dense.n_tracks,
+                         cfg.negatives, rng, device)
+            bar.update()
+            if val_rows is not None and ((u + 1) % cfg.eval_every == 0 or u + 1 == updates):
+                net.eval()
+                score = _validate(source, ctx.val.subset(val_rows), ctx.track_artist)
+                history.append({"update": u + 1, "loss": loss, "val_r_precision": score})
+                bar.set_postfix(val_rprec=f"{score:.4f}")
+                if score > best:
+                    best, best_at = score, u + 1
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    source.selected = dict(ctx.selected) if ctx.selected else \
+        {"updates": best_at} | ({"val_r_precision": round(best, 4)} if val_rows is not None else {})
+    log.info("sequence: %s in %.1f s", source.selected, time.perf_counter() - start)
+    return SequenceSource(net, dense, cfg, source.selected, popularity, device)
+
+
+def _step(net: SequenceNet, opt: torch.optim.Optimizer, batch: np.ndarray, n_items: int, n_neg: int,
+          rng: np.random.Generator, device: torch.device) -> float:
+    """Next-track sampled softmax: every position predicts the next track against the batch's shared
+    uniform negatives (a negative that is the target itself is masked out)."""
+    seq = torch.from_numpy(batch).to(device)
+    inputs, target = seq[:, :-1], seq[:, 1:]
+    mask = target > 0
+    states = net(inputs)[mask]  # [T, dim]
+    target = target[mask]
+    negs = torch.from_numpy(rng.integers(1, n_items + 1, size=n_neg)).to(device)
+    pos = (states * net.emb(target)).sum(dim=1, keepdim=True)
+    neg = states @ net.emb(negs).t()
+    neg = neg.masked_fill(negs[None, :] == target[:, None], float("-inf"))
+    loss = F.cross_entropy(torch.cat([pos, neg], dim=1), torch.zeros(len(target), dtype=torch.long, device=device))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def _validate(source: SequenceSource, val: PlaylistSet, track_artist: np.ndarray) -> float:
+    ids, _ = source.top(val, 500)
+    return float(np.nanmean(list_metrics(ids, val, track_artist)["r_precision"]))
+
+
+def _val_rows(val: PlaylistSet, cfg: SequenceConfig) -> np.ndarray:
+    """A fixed seeded subset of the validation playlists with seeds (title-only ones get popularity)."""
+    rows = np.flatnonzero((np.diff(val.tracks.indptr) > 0) & (val.n_holdouts > 0))
+    if len(rows) > cfg.val_playlists:
+        rows = np.sort(np.random.default_rng([cfg.seed, 2]).choice(rows, cfg.val_playlists, replace=False))
+    return rows
+
+
+SOURCES = [SequenceSource]
