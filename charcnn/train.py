@@ -36,7 +36,7 @@ from common.config import to_dict
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
-from common.metrics import list_metrics, summarize
+from common.metrics import list_metrics, summarize, validation_rows
 from common.progress import progress
 from common.sparse import column_counts, popularity_order
 from mmcf.mixing import DaeFn, mmcf_lists, usable_title
@@ -182,7 +182,8 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
                             f"(have {', '.join(sorted(models.models)) or 'none'})")
     if refit_from is None:
         train, val = art.playlists("train"), art.playlists("val")
-        val = val.subset(_val_rows(val, cfg))
+        val = val.subset(validation_rows(val.category, val.n_holdouts > 0, cfg.select_categories,
+                                         cfg.val_playlists, cfg.seed))
     else:
         train, val = art.playlists("all"), None
         history = read_json(Path(refit_from) / HISTORY_FILE) if distributed.is_main() else None
@@ -345,14 +346,6 @@ def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFMod
     ids, _ = mmcf_lists(val, model, models, vocab, fill, batch=cfg.predict_batch, device=dev)
     per = list_metrics(ids, val, vocab.track_artist)
     return float(np.nan_to_num(summarize(per, np.asarray(val.category))["r_precision"]))
-
-
-def _val_rows(val: PlaylistSet, cfg: TitleConfig) -> np.ndarray:
-    """A fixed seeded subset (at most cfg.val_playlists) of the selection categories' playlists."""
-    rows = np.flatnonzero(np.isin(val.category, cfg.select_categories) & (val.n_holdouts > 0))
-    if len(rows) > cfg.val_playlists:
-        rows = np.sort(np.random.default_rng([cfg.seed, 2]).choice(rows, cfg.val_playlists, replace=False))
-    return rows
 
 
 def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DaeFn, train: PlaylistSet) -> str:

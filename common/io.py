@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -70,6 +71,19 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise PipelineError(f"{path}: file not found") from None
     except (ValueError, OSError, EOFError) as exc:
         raise PipelineError(f"{path}: unreadable array file ({exc})") from None
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes (gunzipped for .gz); a missing or broken file is one line naming it."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except (OSError, EOFError) as exc:
+        raise PipelineError(f"{path}: unreadable or truncated ({exc})") from None
 
 
 def fingerprint(*arrays: np.ndarray) -> str:

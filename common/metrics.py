@@ -61,6 +61,18 @@ def list_metrics(ids: np.ndarray, ps, track_artist: np.ndarray) -> dict[str, np.
     return playlist_metrics(ids, artist, ps.holdout, ps.holdout_artists, ps.n_holdouts)
 
 
+def validation_rows(category: np.ndarray, scoreable: np.ndarray, categories: list[int] | None, limit: int,
+                    seed: int) -> np.ndarray:
+    """A fixed seeded subset (at most `limit`) of the scoreable validation playlists (with a withheld
+    track, and whatever else the model needs) of `categories` (None: all): what model selection
+    scores after each check, the same every check."""
+    keep = np.asarray(scoreable, dtype=bool) & (np.isin(category, categories) if categories is not None else True)
+    rows = np.flatnonzero(keep)
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng([seed, 2]).choice(rows, limit, replace=False))
+    return rows
+
+
 def summarize(per_playlist: dict[str, np.ndarray], category: np.ndarray) -> dict:
     """Means overall (the official definition: over playlists) and per category id (categories absent
     from `category` are left out), and `category_mean`: the mean of the category means.

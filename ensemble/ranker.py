@@ -21,6 +21,8 @@ from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.config import from_dict
 from common.progress import progress as progress_of
+from common.sparse import binary, popularity_order
+from common.topk import fill_from_order
 from ensemble.config import CANDIDATE_KEYS, RerankConfig
 from ensemble.candidates import (Candidates, SourceList, as_source, candidate_recall, is_member,
                                  merge_candidates)
@@ -189,26 +191,16 @@ def order_candidates(cands: Candidates, pred: np.ndarray, k: int) -> tuple[np.nd
 def fill_popular(ids: np.ndarray, scores: np.ndarray, ps: PlaylistSet, cands: Candidates,
                  pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Empty slots get the most popular tracks that are neither seeds nor candidates of the row,
-    scored below every reranked candidate."""
-    need = np.flatnonzero((ids < 0).any(axis=1))
-    if need.size == 0:
+    scored below every reranked candidate (and in popularity order among themselves)."""
+    empty = ids < 0
+    if not empty.any():
         return ids, scores
-    n_tracks = ps.tracks.shape[1]
-    counts = cands.counts()
-    width = min(n_tracks, ids.shape[1] + int(np.diff(ps.tracks.indptr)[need].max()) + int(counts[need].max()))
-    best = np.lexsort((np.arange(n_tracks), -pop))[:width]
-    cand_m = sp.csr_matrix((np.ones(len(cands.row), np.int8), (cands.row, cands.track)), shape=(len(ps), n_tracks))
-    grid = np.broadcast_to(best, (len(need), width))
-    taken = is_member(need[:, None], grid, ps.tracks) | is_member(need[:, None], grid, cand_m)
-    free_rank = np.cumsum(~taken, axis=1) - 1
-    n_have = (ids[need] >= 0).sum(axis=1)
-    slot = n_have[:, None] + free_rank
-    ok = ~taken & (slot < ids.shape[1])
-    r, c = np.nonzero(ok)
     ids, scores = ids.copy(), scores.copy()
-    floor = np.where(n_have > 0, np.min(np.where(ids[need] >= 0, scores[need], np.inf), axis=1), 0.0)
-    ids[need[r], slot[r, c]] = grid[r, c]
-    scores[need[r], slot[r, c]] = floor[r] - 1.0 - free_rank[r, c]
+    floor = np.where((~empty).any(axis=1), np.min(np.where(empty, np.inf, scores), axis=1), 0.0)
+    cand_m = sp.csr_matrix((np.ones(len(cands.row), np.int8), (cands.row, cands.track)), shape=ps.tracks.shape)
+    fill_from_order(ids, scores, (binary(ps.tracks) + cand_m).tocsr(), popularity_order(pop))
+    filled = empty & (ids >= 0)
+    scores[filled] = (floor[:, None] - 1.0 - (np.cumsum(empty, axis=1) - 1))[filled]
     return ids, scores
 
 

@@ -31,7 +31,7 @@ from common import distributed
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
-from common.metrics import list_metrics, summarize
+from common.metrics import list_metrics, summarize, validation_rows
 from common.progress import Progress
 from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
@@ -168,11 +168,8 @@ def _orthonormal(y: np.ndarray) -> np.ndarray:
 
 
 def val_rows(val: PlaylistSet, scheme: SchemeConfig, cfg: MMCFConfig) -> np.ndarray:
-    """A fixed seeded subset (at most cfg.val_playlists) of the validation playlists the scheme serves."""
-    rows = np.flatnonzero(np.isin(val.category, scheme.categories) & (val.n_holdouts > 0))
-    if len(rows) > cfg.val_playlists:
-        rows = np.sort(np.random.default_rng([cfg.seed, 2]).choice(rows, cfg.val_playlists, replace=False))
-    return rows
+    """The validation playlists the scheme serves that selection scores (a fixed seeded subset)."""
+    return validation_rows(val.category, val.n_holdouts > 0, scheme.categories, cfg.val_playlists, cfg.seed)
 
 
 def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig

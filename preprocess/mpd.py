@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import gzip
 import itertools
 import multiprocessing
 import operator
@@ -20,6 +19,7 @@ import numpy as np
 import msgspec
 
 from common.errors import PipelineError
+from common.io import read_bytes
 from common.progress import progress
 
 T = TypeVar("T")
@@ -67,20 +67,9 @@ def load_json(path: str | Path) -> Any:
     """Parse a .json or .json.gz file; any failure is one line naming the file."""
     path = Path(path)
     try:
-        return msgspec.json.decode(_read_bytes(path))
+        return msgspec.json.decode(read_bytes(path))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
-        raise PipelineError(f"{path}: unreadable or truncated ({exc})") from None
 
 
 def _in_range(reader: Callable[[str | Path], T]) -> Callable[[str | Path], T]:
@@ -316,7 +305,7 @@ _DECODER = msgspec.json.Decoder(_SliceDoc)
 def read_slice_ids(path: str | Path) -> SliceIds:
     """Parse and validate one slice (same checks and messages as `read_slice`) into integer columns."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     try:
         playlists = _DECODER.decode(raw).playlists
     except msgspec.ValidationError as exc:

@@ -31,7 +31,7 @@ from common.config import from_dict
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path
-from common.metrics import list_metrics
+from common.metrics import list_metrics, validation_rows
 from common.progress import Progress
 from common.sparse import column_counts, popularity_order
 from common.topk import batched_topk, fill_from_order
@@ -221,7 +221,9 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     opts = [torch.optim.SparseAdam([net.emb.weight], lr=cfg.lr),
             torch.optim.Adam([p for n, p in net.named_parameters() if n != "emb.weight"], lr=cfg.lr)]
     noise = _negative_distribution(popularity[dense.tracks])
-    val_rows = _val_rows(ctx.val, cfg) if ctx.val is not None else None
+    val_rows = None if ctx.val is None else validation_rows(  # title-only playlists get popularity: not scored
+        ctx.val.category, (np.diff(ctx.val.tracks.indptr) > 0) & (ctx.val.n_holdouts > 0), None, cfg.val_playlists,
+        cfg.seed)
     best, best_state, best_at, history = -np.inf, None, updates, []
     log.info("sequence (%s): %d tracks (in >= %d training playlists), %d training playlists, %d updates%s",
              cfg.arch, dense.n_tracks, dense.min_count, rows.size, updates,
@@ -287,14 +289,6 @@ def _step(net: SequenceNet, opts: list, batch: np.ndarray, noise: tuple[np.ndarr
 def _validate(source: SequenceSource, val: PlaylistSet, track_artist: np.ndarray) -> float:
     ids, _ = source.top(val, 500)
     return float(np.nanmean(list_metrics(ids, val, track_artist)["r_precision"]))
-
-
-def _val_rows(val: PlaylistSet, cfg: SequenceConfig) -> np.ndarray:
-    """A fixed seeded subset of the validation playlists with seeds (title-only ones get popularity)."""
-    rows = np.flatnonzero((np.diff(val.tracks.indptr) > 0) & (val.n_holdouts > 0))
-    if len(rows) > cfg.val_playlists:
-        rows = np.sort(np.random.default_rng([cfg.seed, 2]).choice(rows, cfg.val_playlists, replace=False))
-    return rows
 
 
 SOURCES = [SequenceSource]

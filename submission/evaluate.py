@@ -11,7 +11,6 @@ then a pid's first row counts, missing pids score nothing and lists are cut at 5
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ import scipy.sparse as sp
 
 from common.cli import run_cli
 from common.errors import PipelineError
+from common.io import read_bytes
 from common.metrics import MAX_RECS, METRICS, playlist_metrics, summarize
 from common.progress import progress
 from common.categories import BY_ID, infer_categories
@@ -77,7 +77,7 @@ def read_truth(path: str | Path) -> Truth:
     """Validate the truth schema; the first problem ends with one line naming file and pid."""
     path = Path(path)
     try:
-        pls = _TRUTH.decode(_read_bytes(path)).playlists
+        pls = _TRUTH.decode(read_bytes(path)).playlists
         track_uri = [t.track_uri for pl in pls for t in pl.tracks]
         artist_uri = [t.artist_uri for pl in pls for t in pl.tracks]
         ok = (all(pl.tracks for pl in pls) and _uris_ok(track_uri, "track_uri")
@@ -113,17 +113,6 @@ def _uris_ok(uris: list[str], key: str) -> bool:
 
 _BASE62 = np.zeros(256, dtype=bool)
 _BASE62[np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
-
-
-def _read_bytes(path: Path) -> bytes:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
-        raise PipelineError(f"{path}: unreadable or truncated ({exc})") from None
 
 
 def _truth_problem(path: Path, data: object) -> str:
@@ -164,7 +153,7 @@ def artist_map(folder: str | Path, wanted: set[str]) -> dict[str, str]:
             break
         read += 1
         try:
-            playlists = _MPD.decode(_read_bytes(path)).playlists
+            playlists = _MPD.decode(read_bytes(path)).playlists
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
             read_slice(path)  # raises the reader's precise one-line message
             raise PipelineError(f"{path}: unexpected layout ({exc})") from None
