@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -27,4 +28,8 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(2)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun worker (torch is imported already)
+        from common.distributed import leave_worker
+
+        leave_worker(code or 0)
     sys.exit(code or 0)

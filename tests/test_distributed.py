@@ -117,6 +117,7 @@ def _worker(rank: int, folder: Path, out: Path, port: int) -> None:
         assert distributed.world_size() == WORLD
         result = _train_both(folder, out)
     torch.save(result, out / f"rank{rank}.pt")
+    distributed.leave_worker(0)  # as the command-line entry points do
 
 
 def _free_port() -> int:
