@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import logging
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +30,12 @@ import torch.nn.functional as F
 
 from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
-from common import distributed
+from common import distributed, trainer
 from common.config import to_dict
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize, validation_rows
-from common.progress import progress
 from common.sparse import column_counts, popularity_order
 from mmcf.mixing import DaeFn, mmcf_lists, usable_title
 from mmcf.predict import MMCFModels, check_vocab, predict
@@ -207,55 +205,38 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         model.dense.bias.copy_(torch.from_numpy(np.log(f / (1 - f)).astype(np.float32)))
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: a third of foreach's time on CPU
-    state = _load_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, dev)
     distributed.broadcast_params(model)
     encoder = distributed.wrap_ddp(model.encoder, dev)
-    n_periods = math.ceil(cfg.updates / cfg.eval_every)
-    log.info("title model (%s, %d outputs, %s) on %d titled training playlists, %s, %d updates in %d periods on %s%s",
-             cfg.arch, n_out, "bf16" if bf16 else "fp32", rows.size, f"{len(val)} validation playlists (categories {cfg.select_categories})"
-             if val is not None else "refit without validation", cfg.updates, n_periods, dev,
-             f", resumed after period {state['period']}" if state["period"] else "")
+    validated = val is not None and len(val) > 0
+    log.info("title model (%s, %d outputs, %s) on %d titled training playlists, %s, %d updates on %s",
+             cfg.arch, n_out, "bf16" if bf16 else "fp32", rows.size,
+             f"{len(val)} validation playlists (categories {cfg.select_categories})" if val is not None
+             else "refit without validation", cfg.updates, dev)
+    periods: dict = {}  # the current period's batches
 
-    while state["period"] < n_periods and not (cfg.patience and state["stale"] >= cfg.patience):
-        period = state["period"]
-        n_upd = min(cfg.eval_every, cfg.updates - period * cfg.eval_every)
-        torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
-        model.train()
-        start, losses = time.perf_counter(), []
-        for b in progress(batches.period(period, n_upd), total=n_upd, desc=f"title period {period + 1}/{n_periods}",
-                          unit="updates", disable=not distributed.is_main()):
-            losses.append(_step(model, encoder, opt, dae, chars_all, b, cfg, dev, bf16))
-        train_s = time.perf_counter() - start
-        validated = val is not None and len(val) > 0
-        score = _validate(model, val, vocab, models, fill, cfg, dev) if validated and distributed.is_main() else None
-        score = distributed.broadcast_from_main(score) if validated else float("nan")
-        improved = not validated or score > state["best"]  # nothing to select on: keep the latest
-        if improved:
-            state["best"], state["best_state"], state["stale"] = (score if validated else state["best"],
-                                                                  _cpu_state(model), 0)
-        else:
-            state["stale"] += 1
-        state["period"] = period + 1
-        state["history"].append({"period": period + 1, "updates": (period * cfg.eval_every) + n_upd,
-                                 "loss": float(np.mean(losses)) if losses else float("nan"),
-                                 "val_r_precision": score, "improved": improved,
-                                 "train_seconds": train_s, "seconds": time.perf_counter() - start})
-        log.info("title period %d/%d: loss %.2f, val R-precision %.4f%s (%.1f s training, %.1f s total)",
-                 period + 1, n_periods, state["history"][-1]["loss"], score, " (kept)" if improved else "",
-                 train_s, state["history"][-1]["seconds"])
-        if distributed.is_main():
-            _save_checkpoint(out_dir / CHECKPOINT_FILE, key, model, opt, state)
+    def step(u: int) -> float:
+        """Update u; each period of eval_every updates draws its batches and dropout from its own
+        seeds, so a run resumed at a check draws what an uninterrupted one would."""
+        period = u // cfg.eval_every
+        if u % cfg.eval_every == 0:
+            torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
+            periods[period] = iter(batches.period(period, min(cfg.eval_every, cfg.updates - u)))
+        return _step(model, encoder, opt, dae, chars_all, next(periods[period]), cfg, dev, bf16)
 
-    final = state["best_state"] if state["best_state"] is not None else _cpu_state(model)
+    loop = trainer.Loop(cfg.updates, cfg.eval_every, "title model", out_dir / CHECKPOINT_FILE, key,
+                        patience=cfg.patience)
+    model.train()
+    selection = trainer.run(loop, model, [opt], step, (lambda: {"r_precision": _validate(
+        model, val, vocab, models, fill, cfg, dev)}) if validated else None, trainer.Selection())
     if distributed.is_main():
         with atomic_path(out_dir / MODEL_FILE) as tmp:
             torch.save({"config": to_dict(cfg), "n_out": n_out, "fingerprint": vocab.fingerprint,
-                        "state": final, "val_r_precision": state["best"]}, tmp)
-    summary = {"arch": cfg.arch, "periods": state["period"], "updates": min(cfg.updates, state["period"] * cfg.eval_every),
-               "best_val_r_precision": state["best"] if math.isfinite(state["best"]) else None,
+                        "state": selection.best_state, "val_r_precision": selection.best}, tmp)
+    history = selection.history
+    summary = {"arch": cfg.arch, "checks": len(history), "updates": history[-1]["update"] if history else 0,
+               "best_val_r_precision": selection.best if math.isfinite(selection.best) else None,
                "train_playlists": int(rows.size), "refit": refit_from is not None,
-               "train_seconds": float(sum(h["train_seconds"] for h in state["history"])),
-               "history": state["history"]}
+               "train_seconds": history[-1]["seconds"] if history else 0.0, "history": history}
     if distributed.is_main():
         write_json(out_dir / HISTORY_FILE, summary)
     return summary
@@ -268,7 +249,7 @@ def selected_updates(history: dict, cfg: TitleConfig) -> int:
               and math.isfinite(h["val_r_precision"])]
     if not checks:
         return cfg.updates
-    return max(checks, key=lambda h: (h["val_r_precision"], -h["updates"]))["updates"]
+    return max(checks, key=lambda h: (h["val_r_precision"], -h["update"]))["update"]
 
 
 def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",
@@ -359,39 +340,6 @@ def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DaeFn, train: PlaylistSet) -> 
                        + str(len(train)).encode())
     h.update(np.round(out, 5).tobytes())
     return h.hexdigest()[:16]
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _fresh_state() -> dict:
-    return {"period": 0, "best": -math.inf, "best_state": None, "stale": 0, "history": []}
-
-
-def _save_checkpoint(path: Path, key: str, model: TitleModel, opt: torch.optim.Optimizer, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"key": key, "model": _cpu_state(model), "optim": opt.state_dict(), **state}, tmp)
-
-
-def _load_checkpoint(path: Path, key: str, model: TitleModel, opt: torch.optim.Optimizer, dev: torch.device) -> dict:
-    if not path.exists():
-        return _fresh_state()
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError) as exc:
-        log.warning("%s: unreadable checkpoint (%s); starting afresh", path, exc)
-        return _fresh_state()
-    if blob.get("key") != key:
-        log.info("%s: from another config, vocabulary or autoencoder; starting afresh", path)
-        return _fresh_state()
-    model.load_state_dict(blob["model"])
-    opt.load_state_dict(blob["optim"])
-    for st in opt.state.values():
-        for name, v in st.items():
-            if torch.is_tensor(v) and name != "step":
-                st[name] = v.to(dev)
-    return {k: blob[k] for k in _fresh_state()}
 
 
 def compare_on_val(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,

@@ -27,12 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from common import distributed
+from common import distributed, trainer
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize, validation_rows
-from common.progress import Progress
 from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.dense import DenseVocab
@@ -43,7 +42,6 @@ from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
 log = logging.getLogger("mmcf")
 LOSS_EVERY = 10  # updates between exact loss evaluations (a full softplus pass over the output)
 SUMMARY_FILE = "summary.json"
-PHASES = ("tied", "untied")
 
 
 @dataclass
@@ -193,7 +191,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     directions: supplies `principal_directions(train, ...)` for cfg.init == "svd" (computed here when
     not given; train_all shares one computation between the schemes)."""
     scheme = cfg.schemes[scheme_index]
-    final, ckpt_path = model_path(out_dir, scheme.name), Path(out_dir) / f"{scheme.name}.ckpt.pt"
+    final = model_path(out_dir, scheme.name)
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
                             "fingerprint": vocab.fingerprint, "n_train": len(train), "dense_items": dense.n_items,
                             "validated": val is not None}, sort_keys=True)
@@ -211,72 +209,60 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     if len(rows) == 0 and val is not None:
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
                     scheme.categories)
-    st = _load_checkpoint(ckpt_path, signature)
     if directions is None:
         directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
-    n_items, n_tracks = dense.n_items, dense.n_tracks
-    log.info("%s: %d training playlists, %d validation playlists per check, %s, %s%s", scheme.name, len(train),
-             len(rows), device, "bf16" if bf16 else "fp32",
-             f", resuming {PHASES[st['phase']]} phase at update {st['update']}" if st["model"] is not None else "")
-    t0 = time.perf_counter() - st["seconds"]
+    log.info("%s: %d training playlists, %d validation playlists per check, %s, %s", scheme.name, len(train),
+             len(rows), device, "bf16" if bf16 else "fp32")
+    validate = (lambda m: lambda: evaluate(m, val, rows, dense, vocab, cfg)) if len(rows) else (lambda m: None)
+    t0, selection, checkpoints = time.perf_counter(), trainer.Selection(), []
     for pi, (phase, n_updates, lr) in enumerate(phases):
-        if st["phase"] > pi:
-            continue
-        model = _phase_model(st, pi, n_items, n_tracks, cfg, train, device, directions)
+        model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
         distributed.broadcast_params(model)
         opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-        if st["optimizer"] is not None:
-            opt.load_state_dict(st["optimizer"])
-        st.update(model=None, optimizer=None)  # live in `model` and `opt` from here on
-        batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi))
-        gen = torch.Generator(device=device)
-        losses: list[float] = []
-        bar = Progress(n_updates, f"{scheme.name} {phase}", "updates", initial=st["update"],
-                       disable=not distributed.is_main())
-        lo, hi = distributed.shard(cfg.batch_size)
-        share = (hi - lo) / cfg.batch_size
-        while st["update"] < n_updates:
-            u = st["update"]
-            b = batcher.batch(u)
-            gen.manual_seed(int(np.random.SeedSequence([cfg.seed, scheme_index, pi, 3, u]).generate_state(1)[0]))
-            mask = model.dropout_mask(b.x.shape[0], cfg.hidden_keep, gen)[lo:hi]
-            b = b.rows_between(lo, hi)
-            target = Target(torch.from_numpy(b.target_rows).to(device), torch.from_numpy(b.target_cols).to(device))
-            loss = model.loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask, bf16=bf16,
-                                       with_loss=u % LOSS_EVERY == 0)
-            distributed.all_reduce_grads(model.parameters(), share)
-            if not np.isnan(loss):
-                loss = distributed.all_reduce_loss(loss, share)
-            opt.step()
-            if not np.isnan(loss):
-                losses.append(loss)
-            st["update"] = u + 1
-            bar.update(1)
-            if st["update"] % cfg.eval_every == 0 or st["update"] == n_updates:
-                _check(model, st, phase, losses, val, rows, dense, vocab, cfg, t0)
-                bar.set_postfix(val_rprec=f"{st['history'][-1]['val_r_precision']:.4f}", best=f"{st['best']:.4f}")
-                losses = []
-                st["seconds"] = time.perf_counter() - t0
-                if distributed.is_main():
-                    _save_checkpoint(ckpt_path, st, model, opt, signature)
-        bar.close()
-        st.update(phase=pi + 1, update=0)
-    best_state, best_tied = st["best_state"], st["best_tied"]
-    if best_state is None:  # no update at all: the initial weights
-        best_model = _phase_model(st, 0, n_items, n_tracks, cfg, train, device, directions)
-        best_state, best_tied = _cpu_state(best_model), True
+        checkpoints.append(Path(out_dir) / f"{scheme.name}.{phase}.ckpt.pt")
+        loop = trainer.Loop(n_updates, cfg.eval_every, f"{scheme.name} {phase}", checkpoints[-1],
+                            f"{signature} {phase}", tag={"phase": phase})
+        step = _step_fn(model, opt, Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi)), cfg,
+                        (scheme_index, pi), bf16, device)
+        selection = trainer.run(loop, model, [opt], step, validate(model), selection)
+    best_tied = selection.best_tag.get("phase", "tied") == "tied"
     summary = {"scheme": scheme.name, "categories": scheme.categories,
-               "best_val_r_precision": st["best"] if np.isfinite(st["best"]) else None,
-               "best_phase": "tied" if best_tied else "untied", "history": st["history"],
+               "best_val_r_precision": selection.best if np.isfinite(selection.best) else None,
+               "best_phase": "tied" if best_tied else "untied", "history": selection.history,
                "seconds": round(time.perf_counter() - t0, 2), "precision": "bf16" if bf16 else "fp32"}
     if distributed.is_main():
         with atomic_path(final) as tmp:
-            torch.save({"state": best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
+            torch.save({"state": selection.best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
                         "signature": signature, "summary": json.dumps(summary)}, tmp)
-        ckpt_path.unlink(missing_ok=True)
-    log.info("%s: best val R-precision %.4f (%s), %.1f s", scheme.name, st["best"], summary["best_phase"],
+    trainer.drop_checkpoints(*checkpoints)
+    log.info("%s: best val R-precision %s (%s), %.1f s", scheme.name, selection.score_text(), summary["best_phase"],
              summary["seconds"])
     return summary
+
+
+def _step_fn(model: DAE, opt: torch.optim.Optimizer, batcher: Batcher, cfg: MMCFConfig, key: tuple[int, int],
+             bf16: bool, device: torch.device) -> Callable[[int], float]:
+    """Update u of one phase: its batch and hidden dropout are pure functions of (seed, key, u); under
+    torchrun every rank draws the whole batch and trains its shard, gradients summed before Adam."""
+    gen = torch.Generator(device=device)
+    lo, hi = distributed.shard(cfg.batch_size)
+    share = (hi - lo) / cfg.batch_size
+
+    def step(u: int) -> float:
+        b = batcher.batch(u)
+        gen.manual_seed(int(np.random.SeedSequence([cfg.seed, *key, 3, u]).generate_state(1)[0]))
+        mask = model.dropout_mask(b.x.shape[0], cfg.hidden_keep, gen)[lo:hi]
+        b = b.rows_between(lo, hi)
+        target = Target(torch.from_numpy(b.target_rows).to(device), torch.from_numpy(b.target_cols).to(device))
+        loss = model.loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask, bf16=bf16,
+                                   with_loss=u % LOSS_EVERY == 0)
+        distributed.all_reduce_grads(model.parameters(), share)
+        if not np.isnan(loss):
+            loss = distributed.all_reduce_loss(loss, share)
+        opt.step()
+        return loss
+
+    return step
 
 
 def train_all(artifacts: Artifacts, out_dir: str | Path, cfg: MMCFConfig, device: str | torch.device = "auto",
@@ -385,44 +371,17 @@ def _training_settings(cfg: MMCFConfig) -> dict:
     return {k: getattr(cfg, k) for k in keys}
 
 
-def _phase_model(st: dict, phase: int, n_items: int, n_tracks: int, cfg: MMCFConfig, train: PlaylistSet,
+def _phase_model(best_state: dict | None, dense: DenseVocab, cfg: MMCFConfig, train: PlaylistSet,
                  device: torch.device, directions: Callable[[], np.ndarray]) -> DAE:
-    """The model a phase (re)starts from: the checkpoint's, else a fresh tied model, else the best
-    weights so far made untied."""
-    if st["model"] is not None:
-        model = DAE(n_items, n_tracks, cfg.hidden, tied=st["model_tied"])
-        model.load_state_dict(st["model"])
-        return model.to(device)
-    if phase == 0 or st["best_state"] is None:
-        model = DAE(n_items, n_tracks, cfg.hidden, tied=True)
+    """A fresh tied model (the first phase), or an untied copy of the best tied weights (the second)."""
+    model = DAE(dense.n_items, dense.n_tracks, cfg.hidden, tied=True)
+    if best_state is None:
         model.init_weights(torch.Generator().manual_seed(cfg.seed), item_frequency(train))
         if cfg.init == "svd":
             model.init_principal(directions(), cfg.init_row_norm)
-        return model.to(device) if phase == 0 else model.to(device).untied_copy()
-    model = DAE(n_items, n_tracks, cfg.hidden, tied=st["best_tied"])
-    model.load_state_dict(st["best_state"])
+        return model.to(device)
+    model.load_state_dict(best_state)
     return model.to(device).untied_copy()
-
-
-def _check(model: DAE, st: dict, phase: str, losses: list[float], val: PlaylistSet | None, rows: np.ndarray,
-           dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig, t0: float) -> None:
-    """Model selection: keep the weights only if validation R-precision improved (rank 0 scores,
-    every rank decides on its score); without validation playlists the latest weights are kept."""
-    metrics = {"r_precision": float("nan"), "ndcg": float("nan")}
-    if len(rows) and distributed.is_main():
-        metrics = evaluate(model, val, rows, dense, vocab, cfg)
-    metrics = distributed.broadcast_from_main(metrics)
-    r = metrics["r_precision"]
-    improved = np.isnan(r) or r > st["best"]
-    if improved:
-        st["best"] = r if not np.isnan(r) else st["best"]
-        st["best_state"], st["best_tied"] = _cpu_state(model), model.tied
-    st["history"].append({"phase": phase, "update": st["update"], "loss": float(np.mean(losses)) if losses else None,
-                          "val_r_precision": r, "val_ndcg": metrics["ndcg"], "improved": bool(improved),
-                          "seconds": round(time.perf_counter() - t0, 2)})
-    scored = f"val R-precision {r:.4f} NDCG {metrics['ndcg']:.4f}" if not np.isnan(r) else "not validated"
-    log.info("%s update %d: loss %s, %s%s", phase, st["update"], f"{np.mean(losses):.2f}" if losses else "-",
-             scored, " (kept)" if improved else "")
 
 
 class _Once:
@@ -437,35 +396,3 @@ class _Once:
             self._value = self._compute()
             log.info("principal directions of the training inputs: %.1f s", time.perf_counter() - t0)
         return self._value
-
-
-def _cpu_state(model: DAE) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def _load_checkpoint(path: Path, signature: str) -> dict:
-    fresh = {"phase": 0, "update": 0, "model": None, "model_tied": True, "optimizer": None, "best": -np.inf,
-             "best_state": None, "best_tied": True, "history": [], "seconds": 0.0}
-    if not path.exists():
-        return fresh
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if blob.get("signature") != signature:
-        log.warning("%s: written with other settings or data; starting this scheme afresh", path)
-        return fresh
-    st = blob["state"]
-    if st.pop("best_is_current"):
-        st["best_state"] = st["model"]
-    return st
-
-
-def _save_checkpoint(path: Path, st: dict, model: DAE, opt: torch.optim.Optimizer, signature: str) -> None:
-    """Atomically: weights, Adam state, best weights (not stored twice when they are the current
-    ones), counters and history."""
-    state = dict(st)
-    state["model"], state["model_tied"], state["optimizer"] = _cpu_state(model), model.tied, opt.state_dict()
-    best_is_current = st["history"][-1]["improved"]
-    state["best_is_current"] = best_is_current
-    if best_is_current:
-        state["best_state"] = None
-    with atomic_path(path) as tmp:
-        torch.save({"signature": signature, "state": state}, tmp)

@@ -16,23 +16,22 @@ whose scores rank the catalogue; playlists without a known seed get popularity.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common import trainer
 from common.config import from_dict
 from common.device import resolve_device
 from common.errors import PipelineError
 from common.io import atomic_path
 from common.metrics import list_metrics, validation_rows
-from common.progress import Progress
 from common.sparse import column_counts, popularity_order
 from common.topk import batched_topk, fill_from_order
 from mmcf.dense import DenseVocab, choose
@@ -215,7 +214,7 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
         raise PipelineError("sequence: no training playlist has two tracks in the vocabulary")
     torch.manual_seed(cfg.seed)
     net = SequenceNet(dense.n_tracks, cfg).to(device)
-    source = SequenceSource(net, dense, cfg, {}, popularity, device)
+    source = SequenceSource(net, dense, cfg, {}, popularity, device)  # what validation scores
     # the embedding's gradient is sparse (the batch's tracks and negatives), so its Adam state is updated
     # only there: an update costs the same for 20K or 2M tracks
     opts = [torch.optim.SparseAdam([net.emb.weight], lr=cfg.lr),
@@ -224,32 +223,31 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     val_rows = None if ctx.val is None else validation_rows(  # title-only playlists get popularity: not scored
         ctx.val.category, (np.diff(ctx.val.tracks.indptr) > 0) & (ctx.val.n_holdouts > 0), None, cfg.val_playlists,
         cfg.seed)
-    best, best_state, best_at, history = -np.inf, None, updates, []
     log.info("sequence (%s): %d tracks (in >= %d training playlists), %d training playlists, %d updates%s",
              cfg.arch, dense.n_tracks, dense.min_count, rows.size, updates,
              f", selection on {len(val_rows)} validation playlists" if val_rows is not None else ", refit")
-    start = time.perf_counter()
-    with Progress(updates, f"sequence {cfg.arch}", "updates") as bar:
-        for u in range(updates):
-            rng = np.random.default_rng([cfg.seed, u])
-            net.train()
-            loss = _step(net, opts, crops(indptr, items, rng.choice(rows, cfg.batch), cfg.max_len, rng), noise,
-                         cfg.negatives, rng, device)
-            bar.update()
-            if val_rows is not None and ((u + 1) % cfg.eval_every == 0 or u + 1 == updates):
-                net.eval()
-                score = _validate(source, ctx.val.subset(val_rows), ctx.track_artist)
-                history.append({"update": u + 1, "loss": loss, "val_r_precision": score})
-                bar.set_postfix(val_rprec=f"{score:.4f}")
-                if score > best:
-                    best, best_at = score, u + 1
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    source.selected = dict(ctx.selected) if ctx.selected else \
-        {"updates": best_at} | ({"val_r_precision": round(best, 4)} if val_rows is not None else {})
-    log.info("sequence: %s in %.1f s", source.selected, time.perf_counter() - start)
-    return SequenceSource(net, dense, cfg, source.selected, popularity, device)
+
+    def step(u: int) -> float:
+        rng = np.random.default_rng([cfg.seed, u])
+        return _step(net, opts, crops(indptr, items, rng.choice(rows, cfg.batch), cfg.max_len, rng), noise,
+                     cfg.negatives, rng, device)
+
+    key = json.dumps({"cfg": asdict(cfg), "updates": updates, "train": len(train), "tracks": dense.n_tracks})
+    checkpoint = Path(ctx.work) / "checkpoint.pt" if ctx.work is not None else None
+    loop = trainer.Loop(updates, cfg.eval_every, f"sequence {cfg.arch}", checkpoint, key)
+    net.train()
+    validate = (lambda: {"r_precision": _validate(source, ctx.val.subset(val_rows), ctx.track_artist)}) \
+        if val_rows is not None else None
+    selection = trainer.run(loop, net, opts, step, validate, trainer.Selection())
+    net.load_state_dict(selection.best_state)
+    trainer.drop_checkpoints(checkpoint)
+    checks = [h for h in selection.history if np.isfinite(h["val_r_precision"])]
+    best = max(checks, key=lambda h: (h["val_r_precision"], -h["update"])) if checks else None
+    selected = dict(ctx.selected) if ctx.selected else \
+        {"updates": best["update"] if best else updates} | ({"val_r_precision": round(best["val_r_precision"], 4)}
+                                                              if best else {})
+    log.info("sequence: %s", selected)
+    return SequenceSource(net, dense, cfg, selected, popularity, device)
 
 
 def _negative_distribution(counts: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-import charcnn.train as cct
 from charcnn.config import TitleConfig
 from charcnn.model import TitleModel
 from charcnn.train import head_grad_, load_title_model, mixed_bce, train_title_model
+from common import trainer
 from common.errors import PipelineError
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE
@@ -121,7 +121,7 @@ def test_bf16_dense_layer_trains_like_fp32(artifacts, tmp_path):
 def test_training_learns_titles_and_writes_a_loadable_model(artifacts, tmp_path):
     cfg = small_cfg(updates=60, eval_every=20)
     summary = train(artifacts, tmp_path, cfg)
-    assert summary["periods"] == 3 and summary["updates"] == 60
+    assert summary["checks"] == 3 and summary["updates"] == 60
     assert all(np.isfinite(h["loss"]) for h in summary["history"])
     assert summary["history"][-1]["loss"] < summary["history"][0]["loss"]
     model = load_title_model(tmp_path, expect_fingerprint=VOCAB.fingerprint)
@@ -138,7 +138,7 @@ def test_training_learns_titles_and_writes_a_loadable_model(artifacts, tmp_path)
 def test_resume_after_a_kill_gives_the_same_weights(artifacts, tmp_path, monkeypatch):
     cfg = small_cfg()
     train(artifacts, tmp_path / "full", cfg)
-    save = cct._save_checkpoint
+    save = trainer._save
     calls = []
 
     def save_then_die(*args):
@@ -147,12 +147,12 @@ def test_resume_after_a_kill_gives_the_same_weights(artifacts, tmp_path, monkeyp
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cct, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(trainer, "_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(artifacts, tmp_path / "killed", cfg)
-    monkeypatch.setattr(cct, "_save_checkpoint", save)
+    monkeypatch.setattr(trainer, "_save", save)
     summary = train(artifacts, tmp_path / "killed", cfg)
-    assert [h["period"] for h in summary["history"]] == [1, 2, 3]
+    assert [h["update"] for h in summary["history"]] == [10, 20, 30]
     a = torch.load(tmp_path / "full" / "title_model.pt", weights_only=True)["state"]
     b = torch.load(tmp_path / "killed" / "title_model.pt", weights_only=True)["state"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -161,7 +161,7 @@ def test_resume_after_a_kill_gives_the_same_weights(artifacts, tmp_path, monkeyp
 def test_checkpoint_of_another_config_is_not_resumed(artifacts, tmp_path):
     train(artifacts, tmp_path, small_cfg(updates=10))
     summary = train(artifacts, tmp_path, small_cfg(updates=20, lr=0.02))
-    assert [h["period"] for h in summary["history"]] == [1, 2]
+    assert [h["update"] for h in summary["history"]] == [10, 20]
 
 
 def test_missing_training_scheme_is_a_clear_error(artifacts, tmp_path):

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from common.errors import PipelineError
+from common import trainer
 from mmcf import train as train_mod
 from common.config import from_dict
 from pipeline.config import load_pipeline_config
@@ -300,7 +301,7 @@ def test_training_is_reproducible_and_resumes_after_interruption(data, tmp_path,
                       "10to100_inorder": {"tied", "untied"}, "25to100_random": {"tied", "untied"}}
 
     saves = {"n": 0}
-    real_save = train_mod._save_checkpoint
+    real_save = trainer._save
 
     def crash_mid_run(*args, **kw):
         real_save(*args, **kw)
@@ -308,11 +309,11 @@ def test_training_is_reproducible_and_resumes_after_interruption(data, tmp_path,
         if saves["n"] == 6:  # mid-way through 5_inorder's untied phase
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_save_checkpoint", crash_mid_run)
+    monkeypatch.setattr(trainer, "_save", crash_mid_run)
     with pytest.raises(KeyboardInterrupt):
         train_all(data, tmp_path / "b", cfg, "cpu")
-    assert (tmp_path / "b" / "5_inorder.ckpt.pt").exists() and not (tmp_path / "b" / "5_inorder.pt").exists()
-    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    assert (tmp_path / "b" / "5_inorder.untied.ckpt.pt").exists() and not (tmp_path / "b" / "5_inorder.pt").exists()
+    monkeypatch.setattr(trainer, "_save", real_save)
     summary = train_all(data, tmp_path / "b", cfg, "cpu")
     resumed = _weights(tmp_path / "b")
     assert ref.keys() == resumed.keys()

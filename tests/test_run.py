@@ -84,7 +84,7 @@ def test_killed_mid_training_resumes_to_the_same_submission(tiny, tmp_path):
     assert not (target / "mmcf" / "stage.json").exists() and not (target / "submission.csv").exists()
     resumed = run(target, cfg)
     assert "baselines: up to date, skipped" in resumed.stderr and "mmcf: up to date" not in resumed.stderr
-    assert "resuming tied phase at update" in resumed.stderr
+    assert "tied: resuming at update" in resumed.stderr
     assert (target / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
 
 

@@ -1,0 +1,155 @@
+"""One training loop for the torch models (the autoencoders, the title model, the sequence model):
+budgeted updates, validation every `eval_every` updates with model selection, an atomic checkpoint
+after every check and resume from it, progress, and the rules of several processes (rank 0
+validates and writes, the others receive its score, so every rank keeps the same weights).
+
+A model brings `step(u)`, the Adam update number u (its batch and random masks a pure function of
+u and its seeds, so a resumed run draws what an uninterrupted one would have drawn) returning the
+loss or NaN, and `validate()`, its validation metrics. Selection keeps the weights of the best
+check; without validation (a refit on every playlist) the latest weights are kept.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from common import distributed
+from common.io import atomic_path
+from common.progress import Progress
+
+log = logging.getLogger("trainer")
+
+
+@dataclass
+class Selection:
+    """The best check so far, carried across phases (an untied autoencoder must beat the tied one)."""
+
+    best: float = -math.inf
+    best_state: dict | None = None  # the kept weights, on the CPU
+    best_tag: dict = field(default_factory=dict)  # the phase they come from
+    history: list[dict] = field(default_factory=list)
+    stale: int = 0  # checks since the last improvement
+
+    def score_text(self) -> str:
+        return f"{self.best:.4f}" if math.isfinite(self.best) else "-"
+
+
+@dataclass
+class Loop:
+    updates: int
+    eval_every: int
+    desc: str  # names the phase in logs and progress
+    checkpoint: Path | None  # None: no checkpoint (nothing to resume)
+    key: str  # what the weights depend on: a checkpoint written with another key is not resumed
+    tag: dict = field(default_factory=dict)  # merged into every history entry (the phase)
+    patience: int = 0  # stop after this many checks without improvement (0: never)
+
+
+def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], step: Callable[[int], float],
+        validate: Callable[[], dict] | None, selection: Selection) -> Selection:
+    """Train `loop.updates` updates (resuming from the loop's checkpoint) and return the selection."""
+    start = _resume(loop, model, optimizers, selection)
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    u = start
+    with Progress(loop.updates, loop.desc, "updates", initial=start, disable=not distributed.is_main()) as bar:
+        while u < loop.updates and not (loop.patience and selection.stale >= loop.patience):
+            loss = step(u)
+            if not np.isnan(loss):
+                losses.append(loss)
+            u += 1
+            bar.update()
+            if u % loop.eval_every == 0 or u == loop.updates:
+                _check(loop, model, validate, selection, u, losses, time.perf_counter() - t0)
+                bar.set_postfix(val_rprec=f"{selection.history[-1]['val_r_precision']:.4f}", best=selection.score_text())
+                losses = []
+                if distributed.is_main() and loop.checkpoint is not None:
+                    _save(loop, model, optimizers, selection, u)
+    if selection.best_state is None or validate is None:
+        selection.best_state, selection.best_tag = cpu_state(model), dict(loop.tag)
+    return selection
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _check(loop: Loop, model: nn.Module, validate: Callable[[], dict] | None, selection: Selection, update: int,
+           losses: list[float], seconds: float) -> None:
+    """Score on rank 0, share the score, keep the weights if R-precision improved."""
+    metrics = {"r_precision": float("nan")}
+    if validate is not None and distributed.is_main():
+        model.eval()
+        with torch.no_grad():
+            metrics = validate()
+        model.train()
+    metrics = distributed.broadcast_from_main(metrics) if validate is not None else metrics
+    r = metrics["r_precision"]
+    improved = validate is None or np.isnan(r) or r > selection.best
+    if improved:
+        selection.best = r if not np.isnan(r) else selection.best
+        selection.best_state, selection.best_tag, selection.stale = cpu_state(model), dict(loop.tag), 0
+    else:
+        selection.stale += 1
+    selection.history.append(loop.tag | {"update": update, "loss": float(np.mean(losses)) if losses else None,
+                                         "val_r_precision": r} | {f"val_{k}": v for k, v in metrics.items()
+                                                                  if k != "r_precision"}
+                             | {"improved": bool(improved), "seconds": round(seconds, 2)})
+    scored = f"val R-precision {r:.4f}" if not np.isnan(r) else "not validated"
+    log.info("%s update %d: loss %s, %s%s", loop.desc, update, f"{np.mean(losses):.2f}" if losses else "-", scored,
+             " (kept)" if improved else "")
+
+
+def _save(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection,
+          update: int) -> None:
+    """Atomically: weights, optimiser states, the selection (the best weights not stored twice when
+    they are the current ones) and the update count."""
+    current = selection.history[-1]["improved"]
+    sel = dict(selection.__dict__, best_state=None if current else selection.best_state)
+    with atomic_path(loop.checkpoint) as tmp:
+        torch.save({"key": loop.key, "update": update, "model": cpu_state(model), "best_is_current": current,
+                    "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
+
+
+def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection) -> int:
+    """The update to start from: the checkpoint's when it was written with this loop's key, else 0."""
+    if loop.checkpoint is None or not Path(loop.checkpoint).exists():
+        return 0
+    try:
+        blob = torch.load(loop.checkpoint, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError) as exc:
+        log.warning("%s: unreadable checkpoint (%s); starting afresh", loop.checkpoint, exc)
+        return 0
+    if blob.get("key") != loop.key:
+        log.warning("%s: written with other settings or data; starting afresh", loop.checkpoint)
+        return 0
+    model.load_state_dict(blob["model"])
+    device = next(model.parameters()).device
+    for opt, state in zip(optimizers, blob["optimizers"]):
+        opt.load_state_dict(state)
+        for st in opt.state.values():
+            for name, v in st.items():
+                if torch.is_tensor(v) and name != "step":
+                    st[name] = v.to(device)
+    saved = blob["selection"]
+    selection.__dict__.update(saved)
+    if blob["best_is_current"]:
+        selection.best_state = blob["model"]
+    log.info("%s: resuming at update %d", loop.desc, blob["update"])
+    return int(blob["update"])
+
+
+def drop_checkpoints(*paths: Path | None) -> None:
+    """A finished model's checkpoints go (rank 0)."""
+    if distributed.is_main():
+        for path in paths:
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
