@@ -1,0 +1,71 @@
+"""Per-category comparison of systems from finished runs, with ratios against a baseline from one of them.
+
+    python bench/compare_runs.py --system default=/tmp/run_a:rerank --system ALS=/tmp/run_a:als \
+        --system "+ sequence=/tmp/run_b:rerank" --baseline ALS [--out table.md]
+
+A system is LABEL=RUN_FOLDER:MODEL, MODEL a key of the run's metrics.json "test" section (als, rerank,
+mmcf, dae, item_knn, sequence, ...). The baseline should come from the same run as the systems it
+judges (the same data and local challenge set); the ratio block says each system's R-precision, NDCG
+and clicks as a multiple of the baseline's, per category and for the categories weighted equally.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common.categories import BY_ID  # noqa: E402
+from report.tables import metrics_table  # noqa: E402
+
+KEYS = ("r_precision", "ndcg", "clicks")
+
+
+def load(spec: str) -> tuple[str, dict]:
+    label, _, where = spec.partition("=")
+    folder, _, model = where.rpartition(":")
+    test = json.loads((Path(folder) / "metrics.json").read_text())["test"]
+    if model not in test:
+        sys.exit(f"{folder}/metrics.json: no model {model!r} (has {', '.join(test)})")
+    return label, test[model]
+
+
+def ratio_table(table: dict[str, dict], baseline: str) -> str:
+    """R-precision / NDCG / clicks of each system over the baseline's, per category."""
+    base = table[baseline]
+    others = [m for m in table if m != baseline]
+    cats = sorted(base["per_category"], key=int)
+
+    def cell(m: str, row: dict, ref: dict) -> str:
+        return " / ".join(f"{row[k] / ref[k]:.3f}" if ref.get(k) else "-" for k in KEYS)
+
+    lines = ["| " + " | ".join([f"x {baseline} (R / NDCG / clicks)", *others]) + " |", "|" + "---|" * (len(others) + 1)]
+    for c in cats:
+        cells = [cell(m, table[m]["per_category"][c], base["per_category"][c]) for m in others]
+        lines.append("| " + " | ".join([f"{c} {BY_ID[int(c)].name}", *cells]) + " |")
+    lines.append("| " + " | ".join(["**all, categories equal**",
+                                     *(f"**{cell(m, table[m]['category_mean'], base['category_mean'])}**"
+                                       for m in others)]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--system", action="append", required=True, help="LABEL=RUN_FOLDER:MODEL (repeat)")
+    ap.add_argument("--baseline", required=True, help="the LABEL the ratios are taken against")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    table = dict(load(s) for s in args.system)
+    if args.baseline not in table:
+        sys.exit(f"--baseline {args.baseline!r} is not one of the systems ({', '.join(table)})")
+    text = metrics_table(table) + "\n\n" + ratio_table(table, args.baseline) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
