@@ -220,6 +220,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
         period = u // cfg.eval_every
         if u % cfg.eval_every == 0:
             torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
+            periods.clear()
             periods[period] = iter(batches.period(period, min(cfg.eval_every, cfg.updates - u)))
         return _step(model, encoder, opt, dae, chars_all, next(periods[period]), cfg, dev, bf16)
 
@@ -236,7 +237,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     summary = {"arch": cfg.arch, "checks": len(history), "updates": history[-1]["update"] if history else 0,
                "best_val_r_precision": selection.best if math.isfinite(selection.best) else None,
                "train_playlists": int(rows.size), "refit": refit_from is not None,
-               "train_seconds": history[-1]["seconds"] if history else 0.0, "history": history}
+               "train_seconds": round(selection.train_seconds, 2), "history": history}
     if distributed.is_main():
         write_json(out_dir / HISTORY_FILE, summary)
     return summary
@@ -249,7 +250,8 @@ def selected_updates(history: dict, cfg: TitleConfig) -> int:
               and math.isfinite(h["val_r_precision"])]
     if not checks:
         return cfg.updates
-    return max(checks, key=lambda h: (h["val_r_precision"], -h["update"]))["update"]
+    best = max(checks, key=lambda h: (h["val_r_precision"], -h.get("update", h.get("updates"))))
+    return best.get("update", best.get("updates"))  # "updates": a history written before the shared trainer
 
 
 def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",

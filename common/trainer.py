@@ -26,6 +26,7 @@ from common.io import atomic_path
 from common.progress import Progress
 
 log = logging.getLogger("trainer")
+FORMAT = 2  # of the checkpoint: one written by another format (the loops before this module) is not resumed
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Selection:
     best_tag: dict = field(default_factory=dict)  # the phase they come from
     history: list[dict] = field(default_factory=list)
     stale: int = 0  # checks since the last improvement
+    seconds: float = 0.0  # training and validation so far, across phases and resumed runs
+    train_seconds: float = 0.0  # of which in update steps
 
     def score_text(self) -> str:
         return f"{self.best:.4f}" if math.isfinite(self.best) else "-"
@@ -57,22 +60,25 @@ def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], s
         validate: Callable[[], dict] | None, selection: Selection) -> Selection:
     """Train `loop.updates` updates (resuming from the loop's checkpoint) and return the selection."""
     start = _resume(loop, model, optimizers, selection)
-    t0 = time.perf_counter()
+    mark = time.perf_counter()
     losses: list[float] = []
     u = start
     with Progress(loop.updates, loop.desc, "updates", initial=start, disable=not distributed.is_main()) as bar:
         while u < loop.updates and not (loop.patience and selection.stale >= loop.patience):
+            t = time.perf_counter()
             loss = step(u)
+            selection.train_seconds += time.perf_counter() - t
             if not np.isnan(loss):
                 losses.append(loss)
             u += 1
             bar.update()
             if u % loop.eval_every == 0 or u == loop.updates:
-                _check(loop, model, validate, selection, u, losses, time.perf_counter() - t0)
+                _check(loop, model, validate, selection, u, losses, mark)
                 bar.set_postfix(val_rprec=f"{selection.history[-1]['val_r_precision']:.4f}", best=selection.score_text())
                 losses = []
                 if distributed.is_main() and loop.checkpoint is not None:
                     _save(loop, model, optimizers, selection, u)
+                mark = time.perf_counter()
     if selection.best_state is None or validate is None:
         selection.best_state, selection.best_tag = cpu_state(model), dict(loop.tag)
     return selection
@@ -83,8 +89,9 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _check(loop: Loop, model: nn.Module, validate: Callable[[], dict] | None, selection: Selection, update: int,
-           losses: list[float], seconds: float) -> None:
-    """Score on rank 0, share the score, keep the weights if R-precision improved."""
+           losses: list[float], mark: float) -> None:
+    """Score on rank 0, share the score, keep the weights if R-precision improved (a NaN score
+    counts only while nothing finite was scored: it must not displace weights that were)."""
     metrics = {"r_precision": float("nan")}
     if validate is not None and distributed.is_main():
         model.eval()
@@ -93,7 +100,8 @@ def _check(loop: Loop, model: nn.Module, validate: Callable[[], dict] | None, se
         model.train()
     metrics = distributed.broadcast_from_main(metrics) if validate is not None else metrics
     r = metrics["r_precision"]
-    improved = validate is None or np.isnan(r) or r > selection.best
+    selection.seconds += time.perf_counter() - mark
+    improved = validate is None or r > selection.best or (np.isnan(r) and not math.isfinite(selection.best))
     if improved:
         selection.best = r if not np.isnan(r) else selection.best
         selection.best_state, selection.best_tag, selection.stale = cpu_state(model), dict(loop.tag), 0
@@ -102,8 +110,9 @@ def _check(loop: Loop, model: nn.Module, validate: Callable[[], dict] | None, se
     selection.history.append(loop.tag | {"update": update, "loss": float(np.mean(losses)) if losses else None,
                                          "val_r_precision": r} | {f"val_{k}": v for k, v in metrics.items()
                                                                   if k != "r_precision"}
-                             | {"improved": bool(improved), "seconds": round(seconds, 2)})
-    scored = f"val R-precision {r:.4f}" if not np.isnan(r) else "not validated"
+                             | {"improved": bool(improved), "seconds": round(selection.seconds, 2)})
+    scored = (f"val R-precision {r:.4f}" + (f" NDCG {metrics['ndcg']:.4f}" if "ndcg" in metrics else "")
+              if not np.isnan(r) else "not validated")
     log.info("%s update %d: loss %s, %s%s", loop.desc, update, f"{np.mean(losses):.2f}" if losses else "-", scored,
              " (kept)" if improved else "")
 
@@ -115,8 +124,8 @@ def _save(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer],
     current = selection.history[-1]["improved"]
     sel = dict(selection.__dict__, best_state=None if current else selection.best_state)
     with atomic_path(loop.checkpoint) as tmp:
-        torch.save({"key": loop.key, "update": update, "model": cpu_state(model), "best_is_current": current,
-                    "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
+        torch.save({"format": FORMAT, "key": loop.key, "update": update, "model": cpu_state(model),
+                    "best_is_current": current, "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
 
 
 def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection) -> int:
@@ -128,7 +137,7 @@ def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer
     except (RuntimeError, EOFError, OSError) as exc:
         log.warning("%s: unreadable checkpoint (%s); starting afresh", loop.checkpoint, exc)
         return 0
-    if blob.get("key") != loop.key:
+    if blob.get("key") != loop.key or blob.get("format") != FORMAT:
         log.warning("%s: written with other settings or data; starting afresh", loop.checkpoint)
         return 0
     model.load_state_dict(blob["model"])

@@ -194,7 +194,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     final = model_path(out_dir, scheme.name)
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
                             "fingerprint": vocab.fingerprint, "n_train": len(train), "dense_items": dense.n_items,
-                            "validated": val is not None}, sort_keys=True)
+                            "updates": cfg.updates(scheme), "validated": val is not None}, sort_keys=True)
     if final.exists():
         blob = torch.load(final, map_location="cpu", weights_only=True)
         if blob.get("signature") == signature:
@@ -214,7 +214,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     log.info("%s: %d training playlists, %d validation playlists per check, %s, %s", scheme.name, len(train),
              len(rows), device, "bf16" if bf16 else "fp32")
     validate = (lambda m: lambda: evaluate(m, val, rows, dense, vocab, cfg)) if len(rows) else (lambda m: None)
-    t0, selection, checkpoints = time.perf_counter(), trainer.Selection(), []
+    selection, checkpoints = trainer.Selection(), []
     for pi, (phase, n_updates, lr) in enumerate(phases):
         model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
         distributed.broadcast_params(model)
@@ -229,7 +229,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     summary = {"scheme": scheme.name, "categories": scheme.categories,
                "best_val_r_precision": selection.best if np.isfinite(selection.best) else None,
                "best_phase": "tied" if best_tied else "untied", "history": selection.history,
-               "seconds": round(time.perf_counter() - t0, 2), "precision": "bf16" if bf16 else "fp32"}
+               "seconds": round(selection.seconds, 2), "precision": "bf16" if bf16 else "fp32"}
     if distributed.is_main():
         with atomic_path(final) as tmp:
             torch.save({"state": selection.best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,

@@ -154,7 +154,7 @@ class Runner:
                 curves[f"dae {name}"] = points
         history = self.out / "charcnn" / "model" / "history.json"
         if history.exists():
-            curves["title model"] = [{"step": h["update"],  # updates at the check
+            curves["title model"] = [{"step": h.get("update", h.get("updates")),  # updates at the check
                                       "loss": h["loss"], "val_r_precision": h["val_r_precision"]}
                                      for h in read_json(history)["history"]]
         return curves

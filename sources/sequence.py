@@ -16,6 +16,7 @@ whose scores rank the catalogue; playlists without a known seed get popularity.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -229,10 +230,12 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
 
     def step(u: int) -> float:
         rng = np.random.default_rng([cfg.seed, u])
+        torch.manual_seed(cfg.seed * 1_000_003 + u)  # dropout of update u: a resumed run draws what a whole one does
         return _step(net, opts, crops(indptr, items, rng.choice(rows, cfg.batch), cfg.max_len, rng), noise,
                      cfg.negatives, rng, device)
 
-    key = json.dumps({"cfg": asdict(cfg), "updates": updates, "train": len(train), "tracks": dense.n_tracks})
+    data = hashlib.sha1(indptr.tobytes() + items.tobytes()).hexdigest()  # the sequences trained on
+    key = json.dumps({"cfg": asdict(cfg), "updates": updates, "data": data})
     checkpoint = Path(ctx.work) / "checkpoint.pt" if ctx.work is not None else None
     loop = trainer.Loop(updates, cfg.eval_every, f"sequence {cfg.arch}", checkpoint, key)
     net.train()
@@ -246,7 +249,8 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     selected = dict(ctx.selected) if ctx.selected else \
         {"updates": best["update"] if best else updates} | ({"val_r_precision": round(best["val_r_precision"], 4)}
                                                               if best else {})
-    log.info("sequence: %s", selected)
+    log.info("sequence: %s; %.0f training playlists/s in update steps", selected,
+             updates * cfg.batch / max(selection.train_seconds, 1e-9))
     return SequenceSource(net, dense, cfg, selected, popularity, device)
 
 

@@ -414,6 +414,10 @@ def test_updates_scale_multiplies_every_scheme_budget(data, tmp_path):
     assert cfg.updates(cfg.scheme("5_inorder")) == (2, 2) and cfg.updates(cfg.scheme("0to1_inorder")) == (3, 0)
     hist = train_all(data, tmp_path, cfg, "cpu", schemes=["5_inorder"])["schemes"]["5_inorder"]["history"]
     assert [(h["phase"], h["update"]) for h in hist] == [("tied", 1), ("tied", 2), ("untied", 1), ("untied", 2)]
+    # the same folder at another scale trains anew (the kept model was trained for other budgets)
+    again = train_all(data, tmp_path, tiny_cfg(updates_scale=0.25, eval_every=1), "cpu", schemes=["5_inorder"])
+    assert [(h["phase"], h["update"]) for h in again["schemes"]["5_inorder"]["history"]] == [("tied", 1),
+                                                                                          ("untied", 1)]
 
 
 def test_refit_needs_a_selected_run(data, tmp_path):
