@@ -8,7 +8,8 @@ scored against the same embeddings (tied), trained with a sampled softmax (each 
 `negatives` tracks drawn by popularity^0.75, with the logQ correction) and sparse embedding updates,
 so an update costs the same whatever the catalogue's size.
 The vocabulary is the dense models' rule (mmcf/dense.py): every track in >= c training playlists
-for the smallest c that fits `memory_mb`, which at 20K playlists is the whole catalogue. Updates are
+for the smallest c that fits `memory_mb` (at 20K realistic playlists c = 2: 72K of the 324K
+tracks; a track in one playlist gives its embedding one context to learn from). Updates are
 budgeted; validation R-precision selects the kept weights, and the refit on every playlist trains
 for the selected number. At inference the last `max_len` seeds (in position order) give the state
 whose scores rank the catalogue; playlists without a known seed get popularity.
