@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, recommend
+from common import trainer
 from common.errors import PipelineError
 from sources.base import FitContext
 from sources.sequence import SequenceConfig, SequenceNet, SequenceSource, crops, sequences
@@ -66,15 +67,17 @@ def test_sequences_follow_positions_and_crops_take_windows_or_the_last_tracks():
     assert (5, 2) in {tuple(w - 1) for w in window}
 
 
-def test_selection_keeps_the_best_check_and_the_refit_trains_that_many_updates():
+def test_selection_keeps_the_best_check_and_the_refit_trains_that_many_updates(monkeypatch):
     train = make_set(cycles(200, 0), VOCAB)
     val_lists = cycles(30, 2)
     val = make_set([t[:4] for t in val_lists], VOCAB, holdouts=[t[4:] for t in val_lists], category=[5] * 30)
     chosen = SequenceSource.fit(train, small(updates=120, eval_every=40), FitContext(VOCAB.track_artist, val=val))
     assert chosen.selected["updates"] in (40, 80, 120) and 0 < chosen.selected["val_r_precision"] <= 1
+    budgets, run = [], trainer.run
+    monkeypatch.setattr(trainer, "run", lambda loop, *args: budgets.append(loop.updates) or run(loop, *args))
     refit = SequenceSource.fit(train, small(updates=120, eval_every=40),
                                FitContext(VOCAB.track_artist, selected=chosen.selected))
-    assert refit.selected == chosen.selected
+    assert refit.selected == chosen.selected and budgets == [chosen.selected["updates"]]
 
 
 def test_bad_settings_are_refused():

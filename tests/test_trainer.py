@@ -50,8 +50,11 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     trainer.run(trainer.Loop(20, 10, "first half", ckpt, "k"), model2, [opt2], step2, _scores(model2),
                 trainer.Selection())
     model3, opt3, step3 = _setup()  # a new process: fresh weights, resumed from the checkpoint at update 20
-    resumed = trainer.run(trainer.Loop(40, 10, "resumed", ckpt, "k"), model3, [opt3], step3, _scores(model3),
+    steps: list[int] = []
+    counted = lambda u: steps.append(u) or step3(u)  # noqa: E731
+    resumed = trainer.run(trainer.Loop(40, 10, "resumed", ckpt, "k"), model3, [opt3], counted, _scores(model3),
                           trainer.Selection())
+    assert steps == list(range(20, 40))  # only the updates after the checkpoint
     assert [h["update"] for h in resumed.history] == [10, 20, 30, 40]
     assert resumed.best == whole.best
     for name, value in whole.best_state.items():
