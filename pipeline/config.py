@@ -93,9 +93,10 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
     if run.final not in offered:
         raise PipelineError(f"{where} [run].final: {run.final!r} is not made by the stages {run.stages}; "
                             f"choose one of {', '.join(offered)}")
-    unknown = sorted(set(sections["rerank"].sources) - set(offered))
+    rankable = [n for n in RERANK_SOURCES if n in offered]  # what PipelineConfig.rerank_sources can use
+    unknown = sorted(set(sections["rerank"].sources) - set(rankable))
     if unknown:
-        raise PipelineError(f"{where} [rerank].sources: {', '.join(unknown)} not made by the stages {run.stages}; "
-                            f"choose from {', '.join(n for n in RERANK_SOURCES if n in offered)}")
+        raise PipelineError(f"{where} [rerank].sources: {', '.join(unknown)} not made by the stages {run.stages} "
+                            f"as reranker sources; choose from {', '.join(rankable)}")
     return PipelineConfig(path=where, **{k: sections[k] for k in CORE},
                           owned={k: v for k, v in sections.items() if k not in CORE})

@@ -108,7 +108,7 @@ class Runner:
                         lambda name=name: stages.source_stage(name, art, self.out / name, self.cfg, self.device))
         if "charcnn" in run or "rerank" in run:
             upstream = (up, [self.keys.get(s) for s in run if s != "rerank"], run)
-            self._stage("ensemble", (upstream, self.cfg.section("baselines"), self.cfg.section("rerank")),
+            self._stage("ensemble", (upstream, self.cfg.section("rerank")),
                         lambda: stages.ensemble(art, self.out, self.cfg, self.device))
 
     # ---- submission and evaluation ---------------------------------------------------

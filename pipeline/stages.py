@@ -103,27 +103,44 @@ def _save(path: Path, per_split: dict[str, tuple[np.ndarray, np.ndarray]]) -> No
 # ---- registered sources ------------------------------------------------------------------------
 def baselines(art: Artifacts, out: Path, cfg: PipelineConfig) -> dict:
     """Every registered source of the baselines stage (popularity, title popularity, item and artist
-    kNN, ALS with its rank chosen on validation) over the catalogue."""
-    return {"refit": cfg.run.refit, "selected": {name: fit_source(name, art, out, cfg)
+    kNN, ALS with its rank chosen on validation) over the catalogue, from one load of the playlists."""
+    data = SourceData.load(art, cfg.run.refit)
+    return {"refit": cfg.run.refit, "selected": {name: fit_source(name, art, out, cfg, data=data)
                                                  for name in MODEL_STAGES["baselines"]}}
 
 
-def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "cpu") -> dict:
+@dataclasses.dataclass
+class SourceData:
+    """The playlists fitting and listing a source reads: split -> the training playlists of the models
+    serving it (fit_sets), and split -> the playlists listed (the validation ones also choose settings)."""
+
+    fits: dict[str, PlaylistSet]
+    listed: dict[str, PlaylistSet]
+
+    @classmethod
+    def load(cls, art: Artifacts, refit: bool) -> "SourceData":
+        fits = fit_sets(art, refit)
+        return cls(fits, {split: art.playlists(split) for split in fits})
+
+
+def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "cpu",
+               data: SourceData | None = None) -> dict:
     """One registered source, as every model is fit: on the training playlists choosing its settings
     on the validation playlists (their lists), then refit with those settings on every playlist (the
     challenge lists). Models go to OUT/<name>/<split>/, lists to OUT/<name>.npz; returns what
     validation chose."""
     source, settings = REGISTRY[name], cfg.settings(REGISTRY[name].section)
-    fits, lists, model = fit_sets(art, cfg.run.refit), {}, None
-    for split, train in fits.items():
+    data = data or SourceData.load(art, cfg.run.refit)
+    lists, model = {}, None
+    for split, train in data.fits.items():
         start = time.perf_counter()
         ctx = FitContext(art.vocab.track_artist, work=out / name / split, device=device)
         if model is None:  # the validation split comes first: settings are chosen on it
-            model = source.fit(train, settings, dataclasses.replace(ctx, val=art.playlists("val")))
-        elif train is not fits["val"]:  # every playlist, with what validation chose
+            model = source.fit(train, settings, dataclasses.replace(ctx, val=data.listed["val"]))
+        elif train is not data.fits["val"]:  # every playlist, with what validation chose
             model = source.fit(train, settings, dataclasses.replace(ctx, selected=model.selected))
         model.save(out / name / split)
-        ps = art.playlists(split)
+        ps = data.listed[split]
         lists[split] = model.top(ps, LIST_DEPTH)
         log.info("%s: fit on %d playlists, %d %s playlists listed in %.1f s", name, len(train), len(ps), split,
                  time.perf_counter() - start)

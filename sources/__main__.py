@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 
 from common.cli import run_cli
-from common.errors import PipelineError
 from pipeline import stages
 from pipeline.config import load_pipeline_config
 from preprocess.artifacts import load_artifacts
@@ -20,15 +19,14 @@ from sources import REGISTRY
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sources", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", required=True, help=f"one of {', '.join(REGISTRY)}")
+    ap.add_argument("--source", required=True, choices=[n for n, s in REGISTRY.items() if s.stage == n],
+                    help="a registered source with a stage of its own (the others run in python -m baselines)")
     ap.add_argument("--artifacts", required=True, help="folder written by python -m preprocess.build (RUN/artifacts)")
     ap.add_argument("--out", required=True, type=Path, help="the stage folder (RUN/<source>)")
     ap.add_argument("--config", help="pipeline TOML (defaults without it)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = CUDA when present")
     args = ap.parse_args(argv)
     cfg = load_pipeline_config(args.config)
-    if args.source not in REGISTRY:
-        raise PipelineError(f"--source {args.source}: no such source (registered: {', '.join(REGISTRY)})")
     result = stages.source_stage(args.source, load_artifacts(args.artifacts), args.out, cfg, args.device)
     print(f"{args.source}: chose {result['selected']} on validation; lists in {args.out / (args.source + '.npz')}")
     return 0
