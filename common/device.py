@@ -1,6 +1,9 @@
 """The torch device an entry point asked for."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 from common.errors import PipelineError
@@ -17,3 +20,16 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise PipelineError(f"--device: expected auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to n while training (0: leave them), restored after: a stage's
+    setting must not leak into the stages that run after it in the same process."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

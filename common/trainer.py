@@ -79,7 +79,7 @@ def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], s
                 if distributed.is_main() and loop.checkpoint is not None:
                     _save(loop, model, optimizers, selection, u)
                 mark = time.perf_counter()
-    if selection.best_state is None or validate is None:
+    if selection.best_state is None:  # no check ran (no updates): the initial weights
         selection.best_state, selection.best_tag = cpu_state(model), dict(loop.tag)
     return selection
 
@@ -123,9 +123,10 @@ def _save(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer],
     they are the current ones) and the update count."""
     current = selection.history[-1]["improved"]
     sel = dict(selection.__dict__, best_state=None if current else selection.best_state)
+    weights = selection.best_state if current else cpu_state(model)  # a kept check was just copied
     with atomic_path(loop.checkpoint) as tmp:
-        torch.save({"format": FORMAT, "key": loop.key, "update": update, "model": cpu_state(model),
-                    "best_is_current": current, "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
+        torch.save({"format": FORMAT, "key": loop.key, "update": update, "model": weights, "best_is_current": current,
+                    "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
 
 
 def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection) -> int:

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import torch
 
 from common import distributed, trainer
-from common.device import resolve_device
+from common.device import resolve_device, torch_threads
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize, validation_rows
@@ -276,13 +276,8 @@ def train_all(artifacts: Artifacts, out_dir: str | Path, cfg: MMCFConfig, device
     the dense vocabulary and, when validated, the metrics overall and per category. Under torchrun
     every rank trains its shard of each batch; rank 0 alone writes and validates.
     """
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train_all(artifacts, Path(out_dir), cfg, resolve_device(device), schemes, refit_from)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: torch.device,

@@ -30,7 +30,7 @@ from torch import nn
 
 from common import trainer
 from common.config import from_dict
-from common.device import resolve_device
+from common.device import resolve_device, torch_threads
 from common.errors import PipelineError
 from common.io import atomic_path
 from common.metrics import list_metrics, validation_rows
@@ -148,23 +148,19 @@ class SequenceSource:
                  popularity: np.ndarray, device: torch.device):
         self.net, self.dense, self.cfg, self.selected = net.eval(), dense, cfg, selected
         self.popularity, self.device = popularity, device
+        # playlists without a known seed: popularity, scaled below any model score's spread
+        self.cold_scores = (popularity / max(float(popularity.max(initial=0.0)), 1.0))[dense.tracks]
+        self.fill_order = popularity_order(popularity)  # short lists are filled in this order
 
     @classmethod
     def fit(cls, train: PlaylistSet, settings: SequenceConfig, ctx: FitContext) -> "SequenceSource":
-        device = resolve_device(ctx.device)
-        threads = torch.get_num_threads()
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        try:
-            return _train(train, settings, ctx, device)
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads(settings.threads):
+            return _train(train, settings, ctx, resolve_device(ctx.device))
 
     def top(self, ps: PlaylistSet, k: int) -> tuple[np.ndarray, np.ndarray]:
         view = self.dense.view(ps)
         indptr, items = sequences(view)
         cold = np.diff(indptr) == 0
-        prior = self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0)
 
         def score(rows: np.ndarray) -> np.ndarray:
             seq = torch.from_numpy(crops(indptr, items, rows, self.cfg.max_len, None, last=True)).to(self.device)
@@ -172,14 +168,14 @@ class SequenceSource:
             with torch.no_grad():
                 states = self.net(seq)[torch.arange(len(rows), device=self.device), last]
                 out = self.net.scores(states).float().cpu().numpy()
-            out[cold[rows]] = prior[self.dense.tracks][None, :]
+            out[cold[rows]] = self.cold_scores[None, :]
             return out
 
         ids, scores = batched_topk(score, view.tracks, k)
         ids = self.dense.catalogue_ids(ids)
         listed = scores[ids >= 0]
         below = np.float32(listed.min() - 1.0) if listed.size else np.float32(0.0)  # filled slots rank last
-        fill_from_order(ids, scores, ps.tracks, popularity_order(self.popularity), below)
+        fill_from_order(ids, scores, ps.tracks, self.fill_order, below)
         return ids, scores
 
     def save(self, folder: Path) -> None:
@@ -221,7 +217,8 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     # only there: an update costs the same for 20K or 2M tracks
     opts = [torch.optim.SparseAdam([net.emb.weight], lr=cfg.lr),
             torch.optim.Adam([p for n, p in net.named_parameters() if n != "emb.weight"], lr=cfg.lr)]
-    noise = _negative_distribution(popularity[dense.tracks])
+    cum, log_q = _negative_distribution(popularity[dense.tracks])
+    noise = (cum, log_q.to(device))
     val_rows = None if ctx.val is None else validation_rows(  # title-only playlists get popularity: not scored
         ctx.val.category, (np.diff(ctx.val.tracks.indptr) > 0) & (ctx.val.n_holdouts > 0), None, cfg.val_playlists,
         cfg.seed)
@@ -240,8 +237,8 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     checkpoint = Path(ctx.work) / "checkpoint.pt" if ctx.work is not None else None
     loop = trainer.Loop(updates, cfg.eval_every, f"sequence {cfg.arch}", checkpoint, key)
     net.train()
-    validate = (lambda: {"r_precision": _validate(source, ctx.val.subset(val_rows), ctx.track_artist)}) \
-        if val_rows is not None else None
+    checked = ctx.val.subset(val_rows) if val_rows is not None else None  # the same playlists every check
+    validate = (lambda: {"r_precision": _validate(source, checked, ctx.track_artist)}) if checked is not None else None
     selection = trainer.run(loop, net, opts, step, validate, trainer.Selection())
     net.load_state_dict(selection.best_state)
     trainer.drop_checkpoints(checkpoint)
@@ -276,7 +273,6 @@ def _step(net: SequenceNet, opts: list, batch: np.ndarray, noise: tuple[np.ndarr
     states = net(inputs)[mask]  # [T, dim]
     target = target[mask]
     negs = torch.from_numpy(np.minimum(np.searchsorted(cum, rng.random(n_neg)), len(cum) - 1) + 1).to(device)
-    log_q = log_q.to(device)
     pos = (states * net.emb(target)).sum(dim=1, keepdim=True) - log_q[target - 1][:, None]
     neg = states @ net.emb(negs).t() - log_q[negs - 1][None, :]
     neg = neg.masked_fill(negs[None, :] == target[:, None], float("-inf"))
