@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend  # noqa: E402
 from charcnn.train import load_title_model, train_title_model  # noqa: E402
-from common.sparse import column_counts, popularity_order  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from pipeline.config import load_pipeline_config  # noqa: E402
 from common.metrics import list_metrics, summarize  # noqa: E402
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         title = load_title_model(out, "cpu", vocab.fingerprint)
         for split, ps in splits.items():
             start = time.perf_counter()
-            ids, _ = mmcf_lists(ps, title, models, vocab, popularity_order(column_counts(train.tracks)), batch=cfg.predict_batch)
+            ids, _ = mmcf_lists(ps, title, models, vocab, pop.order(), batch=cfg.predict_batch)
             times[f"{arch} mixed predict ({split}, {len(ps)} playlists)"] = time.perf_counter() - start
             results[split][f"mmcf_{arch}"] = summarize(list_metrics(ids, ps, vocab.track_artist), ps.category)
 

@@ -1,6 +1,6 @@
 """Each step of "use all the data", measured in one sequence of runs on one dataset.
 
-    python bench/bench_steps.py --out /tmp/steps [--profile realistic] [--playlists 20000] [--config configs/default.toml]
+    python bench/bench_steps.py --out /tmp/steps [--profile mpd|realistic] [--playlists 20000] [--config configs/default.toml]
 
 Steps (a config layered over --config; a step's folder starts as a copy of its parent's, so stages
 whose inputs and settings did not change are skipped by their stage records):
@@ -11,7 +11,7 @@ whose inputs and settings did not change are skipped by their stage records):
   C  + a larger vocabulary budget (parent B): --large-budget-mb; a side step, D builds on B
   D  + refit (parent B): every playlist (training + validation) trains the final models
   E  + ALS source (parent D): matrix factorisation as a candidate source and ranker features;
-     E is --config itself
+     E is --config itself when --small-budget-mb is its dense budget (both default to 400 MB)
 Every run also measures implicit ALS over its own catalogue; the table's ALS column is step E's
 (every track, every playlist, rank chosen on validation). Prints and writes OUT/steps.md.
 """

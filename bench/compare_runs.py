@@ -19,9 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.categories import BY_ID  # noqa: E402
+from common.metrics import METRICS  # noqa: E402
 from report.tables import metrics_table  # noqa: E402
-
-KEYS = ("r_precision", "ndcg", "clicks")
 
 
 def load(spec: str) -> tuple[str, dict]:
@@ -39,15 +38,15 @@ def ratio_table(table: dict[str, dict], baseline: str) -> str:
     others = [m for m in table if m != baseline]
     cats = sorted(base["per_category"], key=int)
 
-    def cell(m: str, row: dict, ref: dict) -> str:
-        return " / ".join(f"{row[k] / ref[k]:.3f}" if ref.get(k) else "-" for k in KEYS)
+    def cell(row: dict, ref: dict) -> str:
+        return " / ".join(f"{row[k] / ref[k]:.3f}" if ref.get(k) else "-" for k in METRICS)
 
     lines = ["| " + " | ".join([f"x {baseline} (R / NDCG / clicks)", *others]) + " |", "|" + "---|" * (len(others) + 1)]
     for c in cats:
-        cells = [cell(m, table[m]["per_category"][c], base["per_category"][c]) for m in others]
+        cells = [cell(table[m]["per_category"][c], base["per_category"][c]) for m in others]
         lines.append("| " + " | ".join([f"{c} {BY_ID[int(c)].name}", *cells]) + " |")
     lines.append("| " + " | ".join(["**all, categories equal**",
-                                     *(f"**{cell(m, table[m]['category_mean'], base['category_mean'])}**"
+                                     *(f"**{cell(table[m]['category_mean'], base['category_mean'])}**"
                                        for m in others)]) + " |")
     return "\n".join(lines)
 

@@ -82,8 +82,9 @@ class MMCFConfig:
     # Training memory of the largest autoencoder (mmcf/dense.py): it sets the dense vocabulary, every
     # item in >= c training playlists for the smallest c that fits. Time per update grows with it too.
     dense_memory_mb: float = 400.0
-    # Every scheme's update budgets are multiplied by this: a smoke test or a rehearsal cuts them, the
-    # full MPD raises them, without copying the scheme table.
+    # Every scheme's update budgets are multiplied by this: a smoke test, a rehearsal or mmcf.toml
+    # scales them without copying the scheme table (the full MPD's budgets differ in their ratios,
+    # so configs/full_mpd.toml states its own).
     updates_scale: float = 1.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 

@@ -125,8 +125,6 @@ def test_topk_breaks_ties_at_the_cut_by_column_id_so_lists_are_prefixes():
 def test_title_popularity_shortcut_gives_the_dense_scorers_lists():
     """TitlePopularity.top (sparse rows) against top-k over its dense scores: the same ids and scores,
     with ties (equal counts) broken by id, seeds removed, and popularity after the title's tracks."""
-    from common.topk import batched_topk
-
     rng = np.random.default_rng(5)
     vocab = make_vocab(60)
     titles = ["rock", "chill", "party", "rock", ""]
