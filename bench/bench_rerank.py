@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     log.info("sources and feature context in %.1f s", time.perf_counter() - clock)
     depth = max(max(KS), cfg.list_depth)
     lists_val, t_val = source_lists(models, val, depth)
-    lines = [f"# Two-stage reranker: figures\n",
+    lines = ["# Two-stage reranker: figures\n",
              f"Command: `.venv/bin/python bench/bench_rerank.py {' '.join(sys.argv[1:] if argv is None else argv)}`  ",
-             f"Machine: 2-core CPU, 24 GiB (shared with other jobs while measured: wall times are upper bounds)  ",
+             "Machine: 2-core CPU, 24 GiB (shared with other jobs while measured: wall times are upper bounds)  ",
              f"Date: {datetime.date.today().isoformat()}  ",
              f"Data: {args.artifacts} ({len(train)} training, {len(val)} validation, {len(chal)} challenge playlists, "
              f"{art.vocab.n_tracks} tracks)  ",

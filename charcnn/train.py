@@ -184,7 +184,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
                                          cfg.val_playlists, cfg.seed))
     else:
         train, val = art.playlists("all"), None
-        history = read_json(Path(refit_from) / HISTORY_FILE) if distributed.is_main() else None
+        history = read_history(refit_from) if distributed.is_main() else None
         cfg = dataclasses.replace(cfg, updates=selected_updates(distributed.broadcast_from_main(history), cfg))
     rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
     if rows.size == 0:
@@ -246,12 +246,16 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
 def selected_updates(history: dict, cfg: TitleConfig) -> int:
     """Updates up to the best validation check of a selected run (the configured budget when
     nothing was scored)."""
-    checks = [h for h in history.get("history", []) if h.get("val_r_precision") is not None
-              and math.isfinite(h["val_r_precision"])]
-    if not checks:
-        return cfg.updates
-    best = max(checks, key=lambda h: (h["val_r_precision"], -h.get("update", h.get("updates"))))
-    return best.get("update", best.get("updates"))  # "updates": a history written before the shared trainer
+    best = trainer.best_update(history.get("history", []))
+    return cfg.updates if best is None else best
+
+
+def read_history(folder: str | Path) -> dict:
+    """A title model run's history.json; one written before the shared trainer counted "updates"
+    where checks now record "update"."""
+    summary = read_json(Path(folder) / HISTORY_FILE)
+    summary["history"] = [h if "update" in h else {**h, "update": h["updates"]} for h in summary.get("history", [])]
+    return summary
 
 
 def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",

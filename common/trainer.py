@@ -84,6 +84,14 @@ def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], s
     return selection
 
 
+def best_update(history: list[dict], phase: str | None = None) -> int | None:
+    """The update of the best scored check (of `phase` when given; the earliest of equal scores): what
+    a refit on every playlist trains for. None when no check was scored."""
+    checks = [h for h in history if (phase is None or h.get("phase") == phase)
+              and h.get("val_r_precision") is not None and math.isfinite(h["val_r_precision"])]
+    return max(checks, key=lambda h: (h["val_r_precision"], -h["update"]))["update"] if checks else None
+
+
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 

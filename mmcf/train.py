@@ -347,15 +347,11 @@ def refit_config(cfg: MMCFConfig, summary: dict, where: Path) -> MMCFConfig:
 
 def selected_updates(scheme_summary: dict, budgets: tuple[int, int]) -> tuple[int, int]:
     """(tied, untied) updates of the selected model; the budgets trained for when nothing was scored."""
-    def best(phase: str) -> int:
-        checks = [h for h in scheme_summary["history"] if h["phase"] == phase and h["val_r_precision"] is not None
-                  and np.isfinite(h["val_r_precision"])]
-        return max(checks, key=lambda h: (h["val_r_precision"], -h["update"]))["update"] if checks else -1
-
-    tied = best("tied")
-    if tied < 0:
+    history = scheme_summary["history"]
+    tied = trainer.best_update(history, "tied")
+    if tied is None:
         return budgets
-    return tied, best("untied") if scheme_summary["best_phase"] == "untied" else 0
+    return tied, trainer.best_update(history, "untied") if scheme_summary["best_phase"] == "untied" else 0
 
 
 def _training_settings(cfg: MMCFConfig) -> dict:

@@ -152,11 +152,12 @@ class Runner:
                     points.append({"step": offset + h["update"], "loss": h["loss"], "val_r_precision": h["val_r_precision"]})
                     last_phase, last_update = h["phase"], h["update"]
                 curves[f"dae {name}"] = points
-        history = self.out / "charcnn" / "model" / "history.json"
-        if history.exists():
-            curves["title model"] = [{"step": h.get("update", h.get("updates")),  # updates at the check
-                                      "loss": h["loss"], "val_r_precision": h["val_r_precision"]}
-                                     for h in read_json(history)["history"]]
+        from charcnn.train import HISTORY_FILE, read_history
+
+        title_run = self.out / "charcnn" / "model"
+        if (title_run / HISTORY_FILE).exists():
+            curves["title model"] = [{"step": h["update"], "loss": h["loss"], "val_r_precision": h["val_r_precision"]}
+                                     for h in read_history(title_run)["history"]]
         return curves
 
     def _importance(self) -> dict[str, float]:

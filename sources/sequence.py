@@ -242,11 +242,13 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     selection = trainer.run(loop, net, opts, step, validate, trainer.Selection())
     net.load_state_dict(selection.best_state)
     trainer.drop_checkpoints(checkpoint)
-    checks = [h for h in selection.history if np.isfinite(h["val_r_precision"])]
-    best = max(checks, key=lambda h: (h["val_r_precision"], -h["update"])) if checks else None
-    selected = dict(ctx.selected) if ctx.selected else \
-        {"updates": best["update"] if best else updates} | ({"val_r_precision": round(best["val_r_precision"], 4)}
-                                                              if best else {})
+    best = trainer.best_update(selection.history)  # the kept check's update, when one was scored
+    if ctx.selected:
+        selected = dict(ctx.selected)
+    elif best is None:
+        selected = {"updates": updates}
+    else:
+        selected = {"updates": best, "val_r_precision": round(selection.best, 4)}
     log.info("sequence: %s; %.0f training playlists/s in update steps", selected,
              updates * cfg.batch / max(selection.train_seconds, 1e-9))
     return SequenceSource(net, dense, cfg, selected, popularity, device)
