@@ -137,17 +137,43 @@ def _save(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer],
                     "optimizers": [o.state_dict() for o in optimizers], "selection": sel}, tmp)
 
 
-def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection) -> int:
-    """The update to start from: the checkpoint's when it was written with this loop's key, else 0."""
+def finished(loop: Loop) -> Selection | None:
+    """The selection a loop's checkpoint ended with when that loop had finished (every update trained,
+    or stopped by patience): a resumed multi-phase run takes it and builds nothing for that phase.
+    None when there is no such checkpoint (run() then starts or resumes the loop)."""
+    blob = _checkpoint(loop, quiet=True)
+    if blob is None:
+        return None
+    selection = Selection(**blob["selection"])
+    if not (blob["update"] >= loop.updates or (loop.patience and selection.stale >= loop.patience)):
+        return None
+    if blob["best_is_current"]:
+        selection.best_state = blob["model"]
+    log.info("%s: finished before (update %d), taken from its checkpoint", loop.desc, blob["update"])
+    return selection
+
+
+def _checkpoint(loop: Loop, quiet: bool = False) -> dict | None:
+    """The loop's checkpoint when it was written with this loop's key and format, else None."""
     if loop.checkpoint is None or not Path(loop.checkpoint).exists():
-        return 0
+        return None
     try:
         blob = torch.load(loop.checkpoint, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError) as exc:
-        log.warning("%s: unreadable checkpoint (%s); starting afresh", loop.checkpoint, exc)
-        return 0
+        if not quiet:
+            log.warning("%s: unreadable checkpoint (%s); starting afresh", loop.checkpoint, exc)
+        return None
     if blob.get("key") != loop.key or blob.get("format") != FORMAT:
-        log.warning("%s: written with other settings or data; starting afresh", loop.checkpoint)
+        if not quiet:
+            log.warning("%s: written with other settings or data; starting afresh", loop.checkpoint)
+        return None
+    return blob
+
+
+def _resume(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], selection: Selection) -> int:
+    """The update to start from: the checkpoint's when it was written with this loop's key, else 0."""
+    blob = _checkpoint(loop)
+    if blob is None:
         return 0
     model.load_state_dict(blob["model"])
     device = next(model.parameters()).device

@@ -216,12 +216,16 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     validate = (lambda m: lambda: evaluate(m, val, rows, dense, vocab, cfg)) if len(rows) else (lambda m: None)
     selection, checkpoints = trainer.Selection(), []
     for pi, (phase, n_updates, lr) in enumerate(phases):
-        model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
-        distributed.broadcast_params(model)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
         checkpoints.append(Path(out_dir) / f"{scheme.name}.{phase}.ckpt.pt")
         loop = trainer.Loop(n_updates, cfg.eval_every, f"{scheme.name} {phase}", checkpoints[-1],
                             f"{signature} {phase}", tag={"phase": phase})
+        done = trainer.finished(loop)  # a resumed run: this phase ended before; no model, SVD or batches
+        if done is not None:
+            selection = done
+            continue
+        model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
+        distributed.broadcast_params(model)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
         step = _step_fn(model, opt, Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi)), cfg,
                         (scheme_index, pi), bf16, device)
         selection = trainer.run(loop, model, [opt], step, validate(model), selection)

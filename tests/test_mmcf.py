@@ -314,7 +314,11 @@ def test_training_is_reproducible_and_resumes_after_interruption(data, tmp_path,
         train_all(data, tmp_path / "b", cfg, "cpu")
     assert (tmp_path / "b" / "5_inorder.untied.ckpt.pt").exists() and not (tmp_path / "b" / "5_inorder.pt").exists()
     monkeypatch.setattr(trainer, "_save", real_save)
+    built, real_model = [], train_mod._phase_model
+    monkeypatch.setattr(train_mod, "_phase_model", lambda *a: built.append(a[0] is None) or real_model(*a))
     summary = train_all(data, tmp_path / "b", cfg, "cpu")
+    # 0to1 was kept before the crash; 5_inorder's finished tied phase is not rebuilt, only its untied one
+    assert built == [False, True, False, True, False]
     resumed = _weights(tmp_path / "b")
     assert ref.keys() == resumed.keys()
     for k in ref:
