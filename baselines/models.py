@@ -35,7 +35,7 @@ class Popularity:
     name = "popularity"
 
     def __init__(self, train: PlaylistSet):
-        self.counts = np.asarray(binary(train.tracks).sum(axis=0)).ravel().astype(np.float32)
+        self.counts = column_counts(train.tracks).astype(np.float32)
         self.prior = self.counts / max(self.counts.max(), 1.0)
 
     def score(self, ps: PlaylistSet, rows: np.ndarray) -> np.ndarray:

@@ -44,5 +44,7 @@ def popularity_order(counts: np.ndarray) -> np.ndarray:
 
 
 def column_counts(m: sp.spmatrix) -> np.ndarray:
-    """Rows holding each column (a playlist x track matrix: playlists holding each track)."""
-    return np.diff(m.tocsc().indptr)
+    """Rows holding each column (a playlist x track matrix: playlists holding each track): one pass
+    over a CSR matrix's stored column ids, no transposed copy of a matrix that may hold 66M entries."""
+    m = m if m.format == "csr" else m.tocsr()
+    return np.bincount(m.indices, minlength=m.shape[1])
