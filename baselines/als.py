@@ -51,26 +51,17 @@ class ALS:
     name = "als"
 
     def __init__(self, item_factors: np.ndarray, popularity: np.ndarray, cfg: ALSConfig):
-        from implicit.cpu.als import AlternatingLeastSquares
-
         self.cfg = cfg
         self.factors = item_factors.shape[1]
         self.prior = (popularity / max(float(popularity.max(initial=0.0)), 1.0)).astype(np.float32)
-        with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when built (and warns at 2)
-            self._model = AlternatingLeastSquares(factors=self.factors, regularization=cfg.regularization,
-                                                  alpha=cfg.alpha, iterations=cfg.iterations, num_threads=cfg.threads,
-                                                  random_state=cfg.seed)
+        self._model = _implicit_als(self.factors, cfg)  # folds playlists in over the fitted item factors
         self._model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
 
     @classmethod
     def fit(cls, train: PlaylistSet, factors: int, cfg: ALSConfig) -> "ALS":
-        from implicit.cpu.als import AlternatingLeastSquares
-
         x = binary(train.tracks)
+        model = _implicit_als(factors, cfg)
         with threadpool_limits(1, "blas"):  # implicit's own threads; a threaded BLAS beside them only slows it
-            model = AlternatingLeastSquares(factors=factors, regularization=cfg.regularization, alpha=cfg.alpha,
-                                            iterations=cfg.iterations, num_threads=cfg.threads, random_state=cfg.seed,
-                                            calculate_training_loss=False)
             model.fit(x, show_progress=False)
         return cls(model.item_factors, column_counts(x).astype(np.float32), cfg)
 
@@ -120,3 +111,15 @@ def select_factors(train: PlaylistSet, val: PlaylistSet, track_artist: np.ndarra
         if best is None or row["r_precision"] > best[0]:
             best = (row["r_precision"], model)
     return best[1], table
+
+
+def _implicit_als(factors: int, cfg: ALSConfig):
+    """implicit's CPU ALS with the [als] settings. Imported before the BLAS limit is entered: a limit
+    applies only to libraries already loaded, and implicit checks the BLAS threads when built (and
+    warns at 2)."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    with threadpool_limits(1, "blas"):
+        return AlternatingLeastSquares(factors=factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                       iterations=cfg.iterations, num_threads=cfg.threads, random_state=cfg.seed,
+                                       calculate_training_loss=False)

@@ -326,10 +326,8 @@ def _step(model: TitleModel, encoder: torch.nn.Module, opt: torch.optim.Optimize
 
 def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFModels, fill: np.ndarray,
               cfg: TitleConfig, dev: torch.device) -> float:
-    """Mean R-precision of the mixed lists over the selection categories (0 when there are none)."""
-    if len(val) == 0:
-        return 0.0
-    model.eval()
+    """Mean R-precision of the mixed lists over the selection categories (the trainer calls it, in
+    eval mode, only when there are validation playlists)."""
     ids, _ = mmcf_lists(val, model, models, vocab, fill, batch=cfg.predict_batch, device=dev)
     per = list_metrics(ids, val, vocab.track_artist)
     return float(np.nan_to_num(summarize(per, np.asarray(val.category))["r_precision"]))

@@ -55,6 +55,11 @@ class PipelineConfig:
     rerank: RerankConfig
     owned: dict[str, Any] = field(default_factory=dict)  # sections the registered sources bring ([als], ...)
 
+    @classmethod
+    def from_sections(cls, path: Path, sections: dict[str, Any]) -> "PipelineConfig":
+        """The pipeline's own sections as fields, the registered sources' in `owned`."""
+        return cls(path=path, **{k: sections[k] for k in CORE}, owned={k: v for k, v in sections.items() if k not in CORE})
+
     def settings(self, name: str) -> Any:
         """A section's dataclass: the pipeline's own, or a registered source's."""
         return self.owned[name] if name in self.owned else getattr(self, name)
@@ -98,5 +103,4 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
     if unknown:
         raise PipelineError(f"{where} [rerank].sources: {', '.join(unknown)} not made by the stages {run.stages} "
                             f"as reranker sources; choose from {', '.join(rankable)}")
-    return PipelineConfig(path=where, **{k: sections[k] for k in CORE},
-                          owned={k: v for k, v in sections.items() if k not in CORE})
+    return PipelineConfig.from_sections(where, sections)

@@ -20,7 +20,7 @@ from common.config import from_dict
 from common.errors import PipelineError
 from common.io import read_json
 from pipeline import stages
-from pipeline.config import CORE, MODEL_STAGES, SCHEMA, PipelineConfig
+from pipeline.config import MODEL_STAGES, SCHEMA, PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet, load_artifacts
 from sources import REGISTRY
 from sources.base import FitContext
@@ -51,7 +51,7 @@ def run_config(run: Path) -> PipelineConfig:
         sections = {name: from_dict(cls, saved[name], f"{path} [{name}]") for name, cls in SCHEMA.items()}
     except KeyError as exc:
         raise PipelineError(f"{path}: no section {exc}; re-run the run's ensemble stage") from None
-    return PipelineConfig(path=path, **{k: sections[k] for k in CORE}, owned={k: v for k, v in sections.items() if k not in CORE})
+    return PipelineConfig.from_sections(path, sections)
 
 
 def playlist_entry(title: str | None, seeds: list[str], art: Artifacts, num_tracks: int | None = None) -> dict:
