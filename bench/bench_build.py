@@ -51,16 +51,19 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
     seed_mask = pick_seeds(lengths[val_rows], val_cat, cfg.seed)
     val_set = set(val_rows.tolist())
 
-    t_count, a_count, info, artist_name = Counter(), Counter(), {}, {}
-    for pl in playlists:  # the catalogue counts training and validation playlists alike
+    t_count, a_count, t_train, a_train, info, artist_name = Counter(), Counter(), Counter(), Counter(), {}, {}
+    for i, pl in enumerate(playlists):  # the catalogue counts training and validation playlists alike ...
         for t in pl["tracks"]:
             info.setdefault(t["track_uri"], t)
             artist_name.setdefault(t["artist_uri"], t["artist_name"])
         t_count.update({t["track_uri"] for t in pl["tracks"]})
         a_count.update(t["artist_uri"] for t in pl["tracks"])
-    tracks = sorted((u for u, c in t_count.items() if c >= cfg.min_track_count), key=lambda u: (-t_count[u], u))
+        if i not in val_set:  # ... and orders by the training playlists alone
+            t_train.update({t["track_uri"] for t in pl["tracks"]})
+            a_train.update(t["artist_uri"] for t in pl["tracks"])
+    tracks = sorted((u for u, c in t_count.items() if c >= cfg.min_track_count), key=lambda u: (-t_train[u], u))
     artists = sorted((u for u, c in a_count.items() if c >= cfg.min_artist_count),
-                     key=lambda u: (-a_count[u], u))
+                     key=lambda u: (-a_train[u], u))
     t_index = {u: i for i, u in enumerate(tracks)}
     a_index = {u: i for i, u in enumerate(artists)}
     albums = sorted({info[u]["album_uri"] for u in tracks})
@@ -75,6 +78,7 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
         "artist_name": np.array([artist_name[u][:MAX_NAME_CHARS] for u in artists]), "album_uri": np.array(albums)}
 
     rows_t, rows_a, pids, titles = ([], [], [], []), ([], [], [], []), [], []
+    trained_t, trained_a = set(), set()  # what the training playlists hold: validation seeds beyond it are unknown
     for i, pl in enumerate(playlists):
         if i in val_set:
             continue
@@ -86,6 +90,8 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
                 a_pos.setdefault(a_index[t["artist_uri"]], p + 1)
         if len(t_pos) > cfg.max_train_len:
             continue
+        trained_t.update(t_pos)
+        trained_a.update(a_pos)
         _append(rows_t, len(pids), t_pos)
         _append(rows_a, len(pids), a_pos)
         pids.append(pl["pid"])
@@ -102,9 +108,9 @@ def naive_build(mpd_dir: Path, cfg: BuildConfig) -> dict[str, np.ndarray]:
         t_pos, a_pos, held, held_all = {}, {}, {}, set()
         for p, t in enumerate(tracks_r):
             if seed_mask[k + p]:
-                if t["track_uri"] in t_index:
+                if t_index.get(t["track_uri"], -1) in trained_t:
                     t_pos.setdefault(t_index[t["track_uri"]], p + 1)
-                if t["artist_uri"] in a_index and t["artist_uri"] != VARIOUS_ARTISTS:
+                if a_index.get(t["artist_uri"], -1) in trained_a:
                     a_pos.setdefault(a_index[t["artist_uri"]], p + 1)
             else:
                 held_all.add(t["track_uri"])

@@ -1,5 +1,8 @@
 """Features of (playlist, candidate) pairs for the reranker, computed on flat pair arrays.
 
+The ranker learns on validation playlists with counts over the training playlists and serves the
+challenge with counts over every playlist, so every count (popularity, co-occurrence, title counts)
+is a frequency per million of the playlists it was counted over: the same meaning in both.
 Everything is a gather from a per-playlist or per-track array or a sparse lookup; the only batching is
 over blocks of playlists for the seed x candidate co-occurrence, whose dense block size is bounded by
 `cooc_cells`. Nothing here reads a playlist's withheld tracks (ps.holdout*, ps.n_holdouts): the
@@ -48,18 +51,19 @@ class FeatureContext:
     """What features need from the training playlists, built once and shared by val and challenge."""
 
     vocab: Vocab
+    per_million: float  # 1e6 / training playlists: a count times this is its frequency per million
     xt: sp.csr_matrix  # float32 [T, Ptrain] binary: track -> training playlists
     xt_seed: sp.csr_matrix  # xt with each row cut to a scaled sample of its playlists (baselines.sample_rows)
-    pop: np.ndarray  # float32 [T] training playlists holding the track
+    pop: np.ndarray  # float32 [T] training playlists holding the track, per million
     xat: sp.csr_matrix  # float32 [A + 1, Ptrain] binary: artist -> training playlists (last row: no artist)
     xat_seed: sp.csr_matrix  # the same, sampled like xt_seed
-    artist_pl: np.ndarray  # float32 [A + 1] training playlists with the artist
+    artist_pl: np.ndarray  # float32 [A + 1] training playlists with the artist, per million
     titles: TitlePopularity  # normalised title -> track counts among that title's training playlists
-    title_n: np.ndarray  # float32 [n_titles] training playlists per normalised title
+    title_n: np.ndarray  # float32 [n_titles] training playlists per normalised title, per million
     artist_of: sp.csr_matrix  # float32 [T, A] one-hot track -> artist (no entry when not kept)
     album_of: sp.csr_matrix  # float32 [T, B] one-hot track -> album
-    artist_pop: np.ndarray  # float32 [A]
-    album_pop: np.ndarray  # float32 [B]
+    artist_pop: np.ndarray  # float32 [A] entries of the artist's tracks, per million playlists
+    album_pop: np.ndarray  # float32 [B] the same for albums
     in_dense: np.ndarray  # float32 [T] 1 inside the autoencoders' vocabulary, 0 outside, NaN without them
 
     @classmethod
@@ -84,12 +88,14 @@ class FeatureContext:
         if dense_tracks is not None:
             in_dense[:] = 0.0
             in_dense[dense_tracks] = 1.0
-        return cls(vocab=vocab, xt=xt, xt_seed=sample_rows(xt, max_playlists, seed), pop=pop.counts.astype(np.float32),
-                   xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1),
-                   artist_pl=np.diff(xat.indptr).astype(np.float32), titles=titles,
-                   title_n=title_n.astype(np.float32), artist_of=artist_of, album_of=album_of,
-                   artist_pop=np.asarray(artist_of.T @ pop.counts, dtype=np.float32).ravel(),
-                   album_pop=np.asarray(album_of.T @ pop.counts, dtype=np.float32).ravel(), in_dense=in_dense)
+        pm = 1e6 / max(len(train), 1)
+        counts = pop.counts * pm
+        return cls(vocab=vocab, per_million=pm, xt=xt, xt_seed=sample_rows(xt, max_playlists, seed),
+                   pop=counts.astype(np.float32), xat=xat, xat_seed=sample_rows(xat, max_playlists, seed + 1),
+                   artist_pl=(np.diff(xat.indptr) * pm).astype(np.float32), titles=titles,
+                   title_n=(title_n * pm).astype(np.float32), artist_of=artist_of, album_of=album_of,
+                   artist_pop=np.asarray(artist_of.T @ counts, dtype=np.float32).ravel(),
+                   album_pop=np.asarray(album_of.T @ counts, dtype=np.float32).ravel(), in_dense=in_dense)
 
 
 def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sources: list[SourceList],
@@ -139,7 +145,7 @@ def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sour
     cols["merge_rank"] = cands.merge_rank
     cols["n_sources"] = cands.n_sources
     tr = title_row[row]
-    cols["title_count"] = np.where(tr >= 0, lookup_csr(ctx.titles.by_title, np.maximum(tr, 0), track), 0.0)
+    cols["title_count"] = np.where(tr >= 0, lookup_csr(ctx.titles.by_title, np.maximum(tr, 0), track), 0.0) * ctx.per_million
     cols["title_frac"] = _div(cols["title_count"], cols["title_n"])
     cols["artist_count"] = lookup_csr(seed_art, row, artist)
     cols["artist_frac"] = _div(cols["artist_count"], cols["n_seeds_vocab"])
@@ -153,12 +159,13 @@ def build_features(ctx: FeatureContext, ps: PlaylistSet, cands: Candidates, sour
     cols["same_artist_last"] = np.where(has_last, (artist == last_art) & (artist >= 0), np.nan)
     cols["same_album_last"] = np.where(has_last, album == ctx.vocab.track_album[np.maximum(last_t, 0)], np.nan)
     cols["artist_in_seeds"] = lookup_csr(ps.artists, row, artist) > 0
-    cols.update(_cooc_features("cooc", ctx.xt_seed, ctx.xt, ctx.pop, seeds, cands, track, cooc_cells, progress))
+    cols.update(_cooc_features("cooc", ctx.xt_seed, ctx.xt, ctx.pop, ctx.per_million, seeds, cands, track, cooc_cells,
+                               progress))
     seed_artists = ps.artists.tocsr()
     seed_artists.sort_indices()
     cand_artist = np.where(artist >= 0, artist, ctx.vocab.n_artists)  # the empty last row of xat
-    art = _cooc_features("artist_cooc", ctx.xat_seed, ctx.xat, ctx.artist_pl, seed_artists, cands, cand_artist,
-                         cooc_cells, progress)
+    art = _cooc_features("artist_cooc", ctx.xat_seed, ctx.xat, ctx.artist_pl, ctx.per_million, seed_artists, cands,
+                         cand_artist, cooc_cells, progress)
     cols.update({k: np.where(artist >= 0, v, np.nan) for k, v in art.items()})
 
     names = feature_names([s.name for s in sources])
@@ -191,12 +198,13 @@ def _source_features(src: SourceList, row: np.ndarray, track: np.ndarray, n_trac
     return {f"{src.name}_score": score, f"{src.name}_rank": rank, f"{src.name}_ratio": score / top[row]}
 
 
-def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: np.ndarray, seeds: sp.csr_matrix,
-                   cands: Candidates, items: np.ndarray, cells: int, progress: bool) -> dict[str, np.ndarray]:
+def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: np.ndarray, per_million: float,
+                   seeds: sp.csr_matrix, cands: Candidates, items: np.ndarray, cells: int,
+                   progress: bool) -> dict[str, np.ndarray]:
     """Co-occurrence of each pair's item (the candidate track, or its artist) with each seed item
     of its playlist through the training playlists (xt: item -> playlists), reduced to max / mean /
-    min (raw counts and cosine-normalised), with the last seed (highest position) and the recent
-    seeds. Per block of playlists, G = xt_seed[block seeds] @ xt[block items].T is the dense slice of
+    min (counts per million playlists, and cosine-normalised: pop is per million too), with the
+    last seed (highest position) and the recent seeds. Per block of playlists, G = xt_seed[block seeds] @ xt[block items].T is the dense slice of
     X^T X that the block needs (estimated through the seeds' sampled playlists), gathered per
     (seed, pair) triple; X^T X itself is never built."""
     m = len(cands.row)
@@ -205,7 +213,7 @@ def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: 
     recent = _recent_mask(seeds, RECENT_SEEDS)
     last = _last_seed(seeds)
     ns = np.diff(seeds.indptr)
-    sq_pop = np.sqrt(np.maximum(pop, 1.0))
+    sq_pop = np.sqrt(np.maximum(pop, per_million))  # at least one playlist
     bounds = _blocks(ns, cands.counts(), cells)
     for a, b in progress_of(list(zip(bounds[:-1], bounds[1:])), desc=prefix, unit="blocks", disable=not progress):
         p0, p1 = int(cands.indptr[a]), int(cands.indptr[b])
@@ -221,7 +229,7 @@ def _cooc_features(prefix: str, xt_seed: sp.csr_matrix, xt: sp.csr_matrix, pop: 
         seg = np.cumsum(pair_ns) - pair_ns
         seed_at = np.repeat(seeds.indptr[pair_row] - s0 - seg, pair_ns) + np.arange(len(tp))
         vs, us = v_inv[seed_at], u_inv[tp]
-        raw = g[vs, us]
+        raw = g[vs, us] * per_million
         norm = raw / (sq_pop[v[vs]] * sq_pop[u[us]])
         with_seeds = pair_ns > 0
         starts = seg[with_seeds]

@@ -12,7 +12,7 @@ from common.stages import run_stage, stage_key
 from pipeline import stages
 from pipeline.config import MODEL_STAGES, PipelineConfig
 from pipeline.recommend import write_run_config
-from preprocess.artifacts import Artifacts, load_artifacts
+from preprocess.artifacts import FORMAT_VERSION, Artifacts, load_artifacts
 from sources import REGISTRY
 
 log = logging.getLogger("run")
@@ -83,7 +83,7 @@ class Runner:
 
         folder = self.out / "artifacts"
         inputs = (_files_signature(mpd), _files_signature(challenge), self.keys.get("data"))
-        self._stage("artifacts", (inputs, self.cfg.section("preprocess")),
+        self._stage("artifacts", (inputs, self.cfg.section("preprocess"), FORMAT_VERSION),
                     lambda: build(mpd, folder, self.cfg.preprocess, challenge=challenge).manifest["counts"])
         return load_artifacts(folder)
 

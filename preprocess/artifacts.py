@@ -3,9 +3,11 @@
 Layout of an artifact folder (written by `python -m preprocess.build`):
   manifest.json   counts, options, vocabulary fingerprint
   vocab.npz       the catalogue: tracks and artists of every training and validation playlist (min
-                  counts 1 by default), with names and the track -> artist map
+                  counts 1 by default), with names and the track -> artist map, ordered by their
+                  count over the training playlists alone (then uri)
   train.npz       training playlists (full playlists)
-  val.npz         validation playlists built like the challenge categories (seeds + holdouts)
+  val.npz         validation playlists built like the challenge categories (seeds + holdouts; a seed
+                  no training playlist holds is unknown, as a challenge seed outside the catalogue)
   val_full.npz    the same validation playlists whole, as training rows: models are selected on
                   val.npz, then refit on train + val_full ("all") for the challenge
   challenge.npz   the challenge playlists' seeds (when a challenge set was given)
@@ -24,7 +26,7 @@ import scipy.sparse as sp
 from common.errors import PipelineError
 from common.io import fingerprint, load_npz, read_json, save_npz
 
-FORMAT_VERSION = 2  # 2: the whole catalogue and val_full.npz
+FORMAT_VERSION = 3  # 2: the whole catalogue and val_full.npz; 3: ids by training counts, validation seeds unseen in training unknown
 
 
 @dataclass
@@ -65,7 +67,7 @@ class PlaylistSet:
     num_tracks: np.ndarray  # int32 [P] full playlist length
     category: np.ndarray  # int8 [P] 1..10, 0 for training playlists
     n_seeds: np.ndarray  # int32 [P] seed tracks given, in-vocabulary or not
-    n_unknown: np.ndarray  # int32 [P] seed tracks outside the vocabulary
+    n_unknown: np.ndarray  # int32 [P] seed tracks outside the vocabulary (validation: that no training playlist holds)
     tracks: sp.csr_matrix  # int32 [P, T] value = position + 1
     artists: sp.csr_matrix  # int32 [P, A] value = first position + 1
     n_holdouts: np.ndarray  # int32 [P] |G|, in-vocabulary or not (0 when unknown)

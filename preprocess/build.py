@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from common.cli import run_cli
 from common.errors import PipelineError
 from common.io import write_json
+from common.sparse import column_counts
 from preprocess.artifacts import (FORMAT_VERSION, Artifacts, PlaylistSet, Vocab, load_artifacts, save_playlists,
                                   save_vocab)
 from common.categories import CATEGORIES, infer_categories
@@ -41,6 +42,9 @@ VARIOUS_ARTISTS = "spotify:artist:0LyfQWJT6nXafLPZqxe9Of"
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 64
 OUTPUTS = ("manifest.json", "vocab.npz", "train.npz", "val.npz", "val_full.npz", "challenge.npz")
+# A challenge set with more unknown seeds than this was not drawn among playlists whose every track
+# occurs elsewhere (the official set was: all its tracks are in the MPD); validation is drawn like it.
+UNKNOWN_SEEDS_DRAWN_ANYHOW = 0.02
 
 
 @dataclass
@@ -80,6 +84,7 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
 
     seeds = read_challenge(challenge).seeds if challenge is not None else None  # bad input fails early
     corpus = scan(mpd_dir, cfg.workers, desc="build: reading slices")
+    unknown_share = _unknown_share(seeds, corpus) if seeds is not None else 0.0
     counts: dict[str, Any] = {
         "slices": len(corpus.files), "playlists_read": len(corpus), "entries_read": len(corpus.track),
         "tracks_seen": len(corpus.track_id), "artists_seen": len(corpus.artist_id), "albums_seen": len(corpus.album_id)}
@@ -89,13 +94,17 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     idx = np.int32 if len(corpus.track) < 2**31 else np.int64  # per-entry arrays stay 4 bytes on the MPD
     pos = np.arange(len(corpus.track), dtype=idx) - corpus.indptr.astype(idx)[row]
     covered = playlist_coverage(corpus.track, corpus.first_track, corpus.indptr)
+    if unknown_share > UNKNOWN_SEEDS_DRAWN_ANYHOW:
+        log.info("validation drawn without preferring covered playlists: %.1f%% of the challenge's seeds are "
+                 "in no playlist read", 100 * unknown_share)
+        covered[:] = True
     val_rows, val_cat = choose_playlists(corpus.lengths, corpus.has_name, covered, cfg.val_per_category, cfg.seed,
                                          f"{mpd_dir} (validation split, val_per_category={cfg.val_per_category})")
     is_val = np.zeros(len(corpus), dtype=bool)
     is_val[val_rows] = True
     lap("split")
 
-    vocab, t_map, a_map = _vocabulary(corpus, cfg)
+    vocab, t_map, a_map = _vocabulary(corpus, cfg, ~is_val[row])
     log.info("catalogue: %d tracks (count >= %d), %d artists (count >= %d), %d albums", vocab.n_tracks,
              cfg.min_track_count, vocab.n_artists, cfg.min_artist_count, len(vocab.album_uri))
     lap("vocabulary")
@@ -104,12 +113,13 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
              train.tracks.nnz, n_long, cfg.max_train_len)
     lap("train")
     val = _holdout_set(corpus, val_rows, val_cat, pick_seeds(corpus.lengths[val_rows], val_cat, cfg.seed),
-                       t_map, a_map, vocab)
+                       t_map, a_map, vocab, (column_counts(train.tracks) > 0, column_counts(train.artists) > 0))
     val_full, _ = _train_set(corpus, row, pos, is_val, t_map, a_map, vocab, cfg.max_train_len)
     lap("val")
     del corpus, row, pos
     counts |= {"train_playlists": len(train), "train_entries": int(train.tracks.nnz), "train_skipped_long": n_long,
-               "val_playlists": len(val), "vocab_tracks": vocab.n_tracks, "vocab_artists": vocab.n_artists,
+               "val_playlists": len(val), "val_seeds": int(val.n_seeds.sum()),
+               "val_unknown_seeds": int(val.n_unknown.sum()), "vocab_tracks": vocab.n_tracks, "vocab_artists": vocab.n_artists,
                "vocab_albums": len(vocab.album_uri)}
     chal = None
     if seeds is not None:
@@ -136,16 +146,20 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     return load_artifacts(out_dir)
 
 
-def _vocabulary(corpus: Corpus, cfg: BuildConfig) -> tuple[Vocab, np.ndarray, np.ndarray]:
+def _vocabulary(corpus: Corpus, cfg: BuildConfig, train_entry: np.ndarray) -> tuple[Vocab, np.ndarray, np.ndarray]:
     """The catalogue: min-count vocabulary over every playlist read (training and validation: the
-    final models train on both; the challenge set is not among them), ordered by count, then uri.
-    A track only a validation playlist holds is listed, but models fit on the training part never
-    see it, so validation scores stay honest."""
+    final models train on both; the challenge set is not among them), ordered by count over the
+    training playlists alone, then uri. Scores tie often (counts, fills) and ties go to the lower
+    id: counting validation playlists in the order would hand each one's withheld tracks the ties,
+    in the lists the reranker learns from and never in the challenge's. A track only a validation
+    playlist holds is listed, but models fit on the training part never see it."""
     t_count = np.bincount(corpus.track[corpus.first_track], minlength=len(corpus.track_id))
     a_count = np.bincount(corpus.track_artist[corpus.track], minlength=len(corpus.artist_id))
+    t_train = np.bincount(corpus.track[corpus.first_track & train_entry], minlength=len(corpus.track_id))
+    a_train = np.bincount(corpus.track_artist[corpus.track[train_entry]], minlength=len(corpus.artist_id))
     keep_a = a_count >= cfg.min_artist_count
-    t_idx = _ordered(np.flatnonzero(t_count >= cfg.min_track_count), t_count, corpus.track_id)
-    a_idx = _ordered(np.flatnonzero(keep_a), a_count, corpus.artist_id)
+    t_idx = _ordered(np.flatnonzero(t_count >= cfg.min_track_count), t_train, corpus.track_id)
+    a_idx = _ordered(np.flatnonzero(keep_a), a_train, corpus.artist_id)
     t_map = np.full(len(corpus.track_id), -1, dtype=np.int32)
     t_map[t_idx] = np.arange(len(t_idx), dtype=np.int32)
     a_map = np.full(len(corpus.artist_id), -1, dtype=np.int32)
@@ -232,8 +246,13 @@ def _train_set(corpus: Corpus, row: np.ndarray, pos: np.ndarray, train_rows: np.
 
 
 def _holdout_set(corpus: Corpus, rows: np.ndarray, category: np.ndarray, seeds: np.ndarray, t_map: np.ndarray,
-                 a_map: np.ndarray, vocab: Vocab) -> PlaylistSet:
-    """Validation playlists: seeds in tracks/artists (value = position + 1), the rest as holdouts."""
+                 a_map: np.ndarray, vocab: Vocab, known: tuple[np.ndarray, np.ndarray]) -> PlaylistSet:
+    """Validation playlists: seeds in tracks/artists (value = position + 1), the rest as holdouts.
+
+    known: catalogue tracks and artists that some training playlist holds. The models listing these
+    playlists are fit on the training playlists, so a seed they never saw is unknown to them, as a
+    challenge seed outside the catalogue is to the refit models: it is counted in n_unknown and left
+    out of the seeds, so the reranker learns the case it meets in the challenge."""
     lengths = corpus.lengths[rows]
     e = entry_rows(corpus.indptr, rows)
     out_row = np.repeat(np.arange(len(rows), dtype=np.int32), lengths)
@@ -241,12 +260,14 @@ def _holdout_set(corpus: Corpus, rows: np.ndarray, category: np.ndarray, seeds: 
     g_track = corpus.track[e]
     g_artist = corpus.track_artist[g_track]
     vt, va = t_map[g_track], a_map[g_artist]
+    seen_t = np.where(vt >= 0, known[0][np.maximum(vt, 0)], False)
+    seen_a = np.where(va >= 0, known[1][np.maximum(va, 0)], False)
     shape_t, shape_a = (len(rows), vocab.n_tracks), (len(rows), vocab.n_artists)
 
-    s = seeds & _first(out_row, np.where(seeds, g_track, -1) + 1) & (vt >= 0)
+    s = seeds & _first(out_row, np.where(seeds, g_track, -1) + 1) & seen_t
     tracks = _csr(out_row[s], vt[s], pos[s] + 1, shape_t, np.int32)
     va_in = _without_various(va, vocab)
-    s = seeds & _first(out_row, np.where(seeds, g_artist, -1) + 1) & (va_in >= 0)
+    s = seeds & _first(out_row, np.where(seeds, g_artist, -1) + 1) & (va_in >= 0) & seen_a
     artists = _csr(out_row[s], va_in[s], pos[s] + 1, shape_a, np.int32)
     held_first = ~seeds & _first(out_row, np.where(seeds, -1, g_track) + 1)
     h = held_first & (vt >= 0)
@@ -260,7 +281,7 @@ def _holdout_set(corpus: Corpus, rows: np.ndarray, category: np.ndarray, seeds: 
         pid=corpus.pid[rows], title=title, has_title=has_title, title_chars=chars,
         num_tracks=lengths.astype(np.int32), category=category.astype(np.int8),
         n_seeds=np.bincount(out_row[seeds], minlength=len(rows)).astype(np.int32),
-        n_unknown=np.bincount(out_row[seeds & (vt < 0)], minlength=len(rows)).astype(np.int32),
+        n_unknown=np.bincount(out_row[seeds & ~seen_t], minlength=len(rows)).astype(np.int32),
         tracks=tracks, artists=artists,
         n_holdouts=np.bincount(out_row[held_first], minlength=len(rows)).astype(np.int32),
         holdout=holdout, holdout_artists=holdout_artists)
@@ -293,6 +314,14 @@ def challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
         tracks=tracks, artists=artists,
         n_holdouts=np.maximum(seeds.num_tracks - lengths, 0).astype(np.int32),
         holdout=_empty(n_pl, vocab.n_tracks), holdout_artists=_empty(n_pl, vocab.n_artists))
+
+
+def _unknown_share(seeds: Slice, corpus: Corpus) -> float:
+    """Share of the challenge's seed entries whose track no playlist read holds."""
+    if not len(seeds.track_uri):
+        return 0.0
+    ids = np.char.replace(seeds.track_uri.astype(str), URI_PREFIX["track_uri"], "").astype(corpus.track_id.dtype)
+    return float(1.0 - np.isin(ids, corpus.track_id).mean())
 
 
 def _without_various(artist: np.ndarray, vocab: Vocab) -> np.ndarray:

@@ -65,8 +65,47 @@ def test_catalogue_follows_min_counts_over_training_and_validation_playlists(art
     assert set(v.track_uri) == {u for u, c in t_count.items() if c >= 5}
     assert set(v.artist_uri) == {u for u, c in a_count.items() if c >= 3}
     assert [t_count[u] for u in v.track_uri] == v.track_count.tolist()
-    assert (np.diff(v.track_count) <= 0).all()  # most frequent first
     assert [a_count[u] for u in v.artist_uri] == v.artist_count.tolist()
+    val_pids = set(art.playlists("val").pid.tolist())
+    t_train = Counter(u for pid, pl in raw.items() if pid not in val_pids for u in {t["track_uri"] for t in pl["tracks"]})
+    assert list(v.track_uri) == sorted(v.track_uri, key=lambda u: (-t_train[u], u))  # training counts, then uri
+
+
+def _tie(mpd: Path, art, tmp_path: Path, winner: int) -> list[int]:
+    """Catalogue ids of two tracks a < b (by uri) held by as many training playlists and no validation
+    playlist, after a validation playlist's withheld track is swapped for track `winner` (which then
+    counts once more over all playlists). The swapped-out track stays in >= 2 other playlists, so
+    every playlist keeps its coverage and the validation split is the same."""
+    pls = [pl for f in sorted(mpd.glob("*.json")) for pl in json.loads(f.read_text())["playlists"]]
+    val = art.playlists("val")
+    val_pids = set(val.pid.tolist())
+    total = Counter(u for pl in pls for u in {t["track_uri"] for t in pl["tracks"]})
+    in_val = {t["track_uri"] for pl in pls if pl["pid"] in val_pids for t in pl["tracks"]}
+    by_count: dict[int, list[str]] = {}
+    for u, c in sorted(total.items()):
+        if u not in in_val and c >= CFG.min_track_count:
+            by_count.setdefault(c, []).append(u)
+    a, b = next(us[:2] for c, us in sorted(by_count.items()) if len(us) >= 2)
+    seed_mask = np.split(pick_seeds(val.num_tracks, val.category, CFG.seed), np.cumsum(val.num_tracks)[:-1])
+    host = next(i for i in range(len(val)) if val.n_holdouts[i] > 5)
+    pl = next(p for p in pls if p["pid"] == val.pid[host])
+    at = next(p for p, t in enumerate(pl["tracks"]) if not seed_mask[host][p] and total[t["track_uri"]] > CFG.min_track_count
+              and sum(x["track_uri"] == t["track_uri"] for x in pl["tracks"]) == 1)
+    pl["tracks"][at] = dict(pl["tracks"][at], track_uri=(a, b)[winner])
+    out = build(write_slices(tmp_path / "mpd", pls, per_slice=100), tmp_path / "art", CFG)
+    assert out.playlists("val").pid.tolist() == val.pid.tolist()
+    index = {u: i for i, u in enumerate(out.vocab.track_uri)}
+    assert out.vocab.track_count[index[(a, b)[winner]]] == out.vocab.track_count[index[(a, b)[1 - winner]]] + 1
+    assert index[(a, b)[winner]] in out.playlists("val").holdout[host].indices
+    return [index[a], index[b]]
+
+
+def test_a_validation_holdout_wins_no_tie_through_catalogue_order(mpd, art, tmp_path):
+    """Scores tie (counts, fills) and ties go to the lower id: a track that a validation playlist
+    withholds must not get a lower id than an equally trained one, whichever of the two it is."""
+    for winner in (0, 1):
+        ids = _tie(mpd, art, tmp_path / str(winner), winner)
+        assert ids[0] < ids[1]  # by uri, as nothing in training tells them apart
 
 
 def test_default_catalogue_holds_every_track_and_artist(mpd, raw, tmp_path):
@@ -143,6 +182,7 @@ def test_long_training_playlists_are_skipped(art, raw):
 def test_validation_split_follows_the_categories(art, raw):
     val, v = art.playlists("val"), art.vocab
     t_index = {u: i for i, u in enumerate(v.track_uri)}
+    trained = set(art.playlists("train").tracks.indices.tolist())  # a seed beyond these is unknown to val-fit models
     assert np.bincount(val.category, minlength=11)[1:].tolist() == [3] * 10
     assert not set(val.pid.tolist()) & set(art.playlists("train").pid.tolist())
     seed_mask = np.split(pick_seeds(val.num_tracks, val.category, CFG.seed), np.cumsum(val.num_tracks)[:-1])
@@ -157,10 +197,10 @@ def test_validation_split_follows_the_categories(art, raw):
             assert positions == list(range(cat.n_seeds))
         want = {}
         for p in positions:
-            if tracks[p]["track_uri"] in t_index:
+            if t_index.get(tracks[p]["track_uri"], -1) in trained:
                 want.setdefault(t_index[tracks[p]["track_uri"]], p + 1)
         assert _row(val.tracks, i) == want
-        assert val.n_unknown[i] == sum(tracks[p]["track_uri"] not in t_index for p in positions)
+        assert val.n_unknown[i] == sum(t_index.get(tracks[p]["track_uri"], -1) not in trained for p in positions)
         held = {t["track_uri"] for p, t in enumerate(tracks) if not seed_mask[i][p]}
         assert val.n_holdouts[i] == len(held)
         assert set(v.track_uri[val.holdout[i].indices]) == held & set(t_index)
@@ -288,3 +328,27 @@ def test_odd_playlists_are_data_not_errors(tmp_path):
     assert (train.title_chars[2] == train.title_chars[2, 0]).all() and train.title_chars[2, 0] > 0
     assert train.title_chars[3].any() and not train.title_chars[4].any()
     assert normalize_title(train.title[3]).endswith("mix")
+
+
+def test_validation_seeds_are_unknown_at_the_rate_the_challenge_has(tmp_path):
+    """A challenge drawn from playlists outside the training folder (as the real excerpt's was) has
+    seeds no training playlist holds; validation seeds that the training playlists never hold are
+    unknown too, at a like rate (before, every validation seed was in the catalogue: rate 0)."""
+    from preprocess.challenge import make_challenge
+    from preprocess.synthetic import synth_config, write_mpd
+
+    files = sorted(write_mpd(tmp_path / "all", 4000, 0, workers=1, config=synth_config("realistic")))
+    for name, part in (("train", files[:3]), ("other", files[3:])):
+        (tmp_path / name).mkdir()
+        for f in part:
+            (tmp_path / name / f.name).write_bytes(f.read_bytes())
+    make_challenge(tmp_path / "other", tmp_path / "local", per_category=10, seed=0, workers=1)
+    art = build(tmp_path / "train", tmp_path / "art", BuildConfig(val_per_category=20, workers=1),
+                challenge=tmp_path / "local" / "challenge_set.json")
+    c = art.manifest["counts"]
+    chal_rate, val_rate = c["challenge_unknown_seeds"] / c["challenge_seeds"], c["val_unknown_seeds"] / c["val_seeds"]
+    assert chal_rate > 0.1 and 0.67 * chal_rate < val_rate < 1.5 * chal_rate
+    val, trained = art.playlists("val"), np.zeros(art.vocab.n_tracks, dtype=bool)
+    trained[art.playlists("train").tracks.indices] = True
+    assert trained[val.tracks.indices].all() and (val.n_unknown > 0).any()
+    assert (np.diff(val.tracks.indptr) + val.n_unknown <= val.n_seeds).all()
