@@ -19,8 +19,9 @@ signal) and punish what does not (popularity alone). The generative story:
   with user noise (case, emoji, stretched letters, typos, punctuation): a weak-to-medium signal.
 * Profiles (PROFILES, `--profile`): "mpd", the default, is calibrated to the full MPD's statistics;
   "realistic" to a real 8K-playlist excerpt, where it is harder: fewer, shared scenes with several
-  stars each (structure that wants high-rank models) and niche playlists of deep cuts (no hits, no
-  scene, any track of their genres' artists: withheld tracks no one else in the sample played).
+  stars each (structure that wants high-rank models), niche playlists of deep cuts (no hits, no
+  scene, any track of their genres' artists: withheld tracks no one else in the sample played) and
+  weaker titles: fewer from the taste, some moods over any content, many rare personal ones.
 
 Everything is vectorised per slice of 1,000 playlists; slice k depends only on (seed, k) and the
 world, so output is byte-identical per seed and the first slices of a larger dataset equal a
@@ -95,8 +96,13 @@ class SynthConfig:
     p_same_family: float = 0.5
     p_repeat: float = 0.03  # playlists that repeat a track (once or twice)
     # titles and metadata
+    title_naming: float = 1.0  # scales every taste's chance of a title from its vocabulary
     p_title_generic: float = 0.17  # of the titles not from the taste vocabulary; the rest are personal
     p_title_secondary: float = 0.10  # of taste titles, share taken from the secondary taste
+    p_title_loose: float = 0.0  # of taste titles, share from a mood chosen by how often it names playlists,
+    # whatever the content ("chill" over rap)
+    p_title_rare: float = 0.0  # of personal titles, share from a deep pool of rare ones: pool index
+    rare_head: float = 12_000.0  # ~ rare_head * (U ** (-1 / personal_alpha) - 1), repeats only at large scale
     title_zipf: float = 1.2
     personal_alpha: float = 2.5  # personal title pool index ~ head * (U ** (-1 / alpha) - 1)
     personal_head: float = 3000.0
@@ -113,10 +119,16 @@ class SynthConfig:
 # playlists and too many withheld tracks were seen in training. "realistic" matches a real 8K-playlist
 # MPD excerpt (SPEC section 5): a tenth of the scenes, each with three head artists, chosen by
 # popularity (structure that a sample of 8K playlists can learn and that rewards high-rank models),
-# and 13% niche playlists of deep cuts (withheld tracks nobody else played: no model hits them).
+# 13% niche playlists of deep cuts (withheld tracks nobody else played: no model hits them), and
+# titles that point at content only loosely: fewer taste titles from flatter vocabularies, a fifth of
+# them a popular mood whatever the content ("chill" over rap), and most personal titles from a deep
+# pool of rare ones (alone in an 8K sample, as 36% of the real excerpt's are), with more typos and
+# stretched letters and fewer emoji (bench/calibration.md, "Titles").
 PROFILES: dict[str, SynthConfig] = {
     "mpd": SynthConfig(),
-    "realistic": SynthConfig(artists_per_scene=600, scene_stars=3, scene_power=1.15, p_niche=0.13),
+    "realistic": SynthConfig(artists_per_scene=600, scene_stars=3, scene_power=1.15, p_niche=0.13,
+                             title_naming=0.7, p_title_generic=0.08, title_zipf=0.8, p_title_loose=0.2,
+                             p_title_rare=0.6, p_typo=0.02, p_stretch=0.03, p_emoji=0.005),
 }
 DEFAULT_PROFILE = "mpd"
 
@@ -232,6 +244,7 @@ class Tastes:
     emojis: tuple[tuple[str, ...], ...]
     genre_weight: np.ndarray  # float [G]
     naming: np.ndarray  # float [K] chance of a title from the taste's vocabulary
+    loose_cw: np.ndarray  # float [K] cumulative choice of a loose title's taste: moods by title popularity
 
 
 @functools.lru_cache(maxsize=4)
@@ -264,9 +277,11 @@ def tastes(config: SynthConfig = SynthConfig()) -> Tastes:
     aff /= aff.sum(axis=1, keepdims=True)
     vocabs = [_vocabulary(v, config.title_zipf) for v in vocab_specs]
     genre_weight = weight @ profiles
+    naming = np.minimum(1.0, config.title_naming * np.asarray(naming))
+    loose_cw = _cum(np.where(families == "mood", weight * naming, 0.0))
     return Tastes(tuple(names), weight, np.cumsum(profiles, axis=1), np.cumsum(aff, axis=1),
                   tuple(v[0] for v in vocabs), tuple(v[1] for v in vocabs), tuple(_emoji_split(e) for e in emojis),
-                  genre_weight / genre_weight.sum(), np.asarray(naming))
+                  genre_weight / genre_weight.sum(), naming, loose_cw)
 
 
 def _emoji_split(text: str) -> tuple[str, ...]:
@@ -614,13 +629,24 @@ _PUNCT = ("!", "!!", "!!!", "!!!!", ".", "..", "...", "~", "~~", "*", " :)", " ;
 
 def _titles(rng: np.random.Generator, t1: np.ndarray, t2: np.ndarray,
             cfg: SynthConfig) -> tuple[list[str], list[str | None]]:
-    """Raw titles per playlist: taste vocabulary, generic or personal, then user noise."""
+    """Raw titles per playlist: taste vocabulary, generic or personal, then user noise.
+
+    Loose and rare titles draw from a stream of their own (spawned: the slice's stream is not
+    advanced), so they change no other column and leave profiles without them as they were.
+    """
     ts = tastes(cfg)
     n = len(t1)
+    own = rng.spawn(1)[0]
     u = rng.random(n)
     p_taste = ts.naming[t1]
     kind = np.where(u < p_taste, 0, np.where(u < p_taste + (1 - p_taste) * cfg.p_title_generic, 1, 2))
     src = np.where(rng.random(n) < cfg.p_title_secondary, t2, t1)
+    loose = own.random(n) < cfg.p_title_loose
+    mood = np.minimum(np.searchsorted(ts.loose_cw, own.random(n), side="right"), len(ts.names) - 1)
+    src = np.where(loose, mood, src)
+    rare = (kind == 2) & (own.random(n) < cfg.p_title_rare)
+    rare_index = np.minimum(cfg.rare_head * (own.random(n) ** (-1 / cfg.personal_alpha) - 1), 2.0**52)
+    rare_code = _mix64(rare_index.astype(np.int64), 0xA11CE)
     r_vocab, r_generic = rng.random(n), rng.random(n)
     personal = cfg.personal_head * (rng.random(n) ** (-1 / cfg.personal_alpha) - 1)
     personal = np.minimum(personal, 2.0**52).astype(np.int64)
@@ -636,6 +662,8 @@ def _titles(rng: np.random.Generator, t1: np.ndarray, t2: np.ndarray,
             base = ts.titles[src[i]][min(vocab[i], len(ts.titles[src[i]]) - 1)]
         elif kind[i] == 1:
             base = _GENERIC_TITLES[generic[i]]
+        elif rare[i]:
+            base = _rare_title(int(rare_code[i]))
         else:
             base = _personal_title(int(personal[i]))
         emo = ts.emojis[t1[i]]
@@ -668,6 +696,20 @@ def _personal_title(k: int) -> str:
     month, year = _MONTHS[h % 12], 2010 + (h // 12) % 8
     return (a, f"{a}'s playlist", f"for {a}", w1, f"{w1} {w2}", f"{a} & {b}", f"{w1} songs", month,
             f"{month} {year}", f"{w1} {year}", f"{a}'s {w1}", f"{w1} mix")[form]
+
+
+def _rare_title(h: int) -> str:
+    """The title of hash h in a deep pool (nicknames, inside jokes, names and words with a number):
+    short like the common ones, but with so many forms (~1e16) that distinct hashes rarely meet,
+    so a title repeats only where its pool index does."""
+    picks = []
+    for size in (len(_SYLLABLES),) * 3 + (2, len(_FIRST_NAMES), len(_THEME_WORDS), len(_THEME_WORDS), 99, 6):
+        h, r = divmod(h, size)
+        picks.append(r)
+    s1, s2, s3, long_nick, a, w1, w2, num, form = picks
+    nick = _SYLLABLES[s1] + _SYLLABLES[s2] + (_SYLLABLES[s3] if long_nick else "")
+    a, w1, w2, num = _FIRST_NAMES[a], _THEME_WORDS[w1], _THEME_WORDS[w2], num + 1
+    return (nick, f"{a}{num}", f"{w1}{num}", f"{w1} {w2}", f"{nick} {w1}", f"{a}'s {w1} {w2}")[form]
 
 
 def _noisy(base: str, case: int, r: np.ndarray, picks: np.ndarray, emo: tuple[str, ...], cfg: SynthConfig) -> str:
