@@ -16,7 +16,7 @@ class RerankConfig:
     sources: list[str] = field(default_factory=list)
     # N: the top N of each named source join the union (picked from the candidate recall table of
     # bench/results/rerank.md); default_depth for a source not named
-    depth: dict[str, int] = field(default_factory=lambda: {"title_popularity": 500, "popularity": 100})
+    depth: dict[str, int] = field(default_factory=lambda: {"title_popularity": 500, "title_knn": 500, "popularity": 100})
     default_depth: int = 1000
     # N per source for playlists without a seed in the catalogue (title only, or every seed unknown)
     cold_depth: dict[str, int] = field(default_factory=lambda: {"popularity": 500})
