@@ -87,7 +87,8 @@ def test_sample_rows_keeps_short_rows_and_caps_long_ones_without_bias():
     rng = np.random.default_rng(1)
     m = sp.random(30, 400, density=0.3, format="csr", random_state=2, dtype=np.float32)
     m.data[:] = 1.0
-    assert sample_rows(m, 400, seed=0) is not None and (sample_rows(m, 400, seed=0) != m).nnz == 0
+    kept = sample_rows(m, 400, seed=0)  # no row over the cap: m itself
+    assert kept.shape == m.shape and (kept != m).nnz == 0 and np.array_equal(kept.data, m.data)
     capped = sample_rows(m, 20, seed=0)
     counts = np.diff(m.indptr)
     assert np.array_equal(np.diff(capped.indptr), np.minimum(counts, 20))

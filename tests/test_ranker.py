@@ -6,8 +6,8 @@ from common.config import from_dict
 from common.errors import PipelineError
 from ensemble.candidates import as_source, is_member, merge_candidates
 from ensemble.features import FeatureContext
-from ensemble.ranker import (IMPORTANCE_FILE, MODEL_FILE, RerankConfig, fill_popular, fit, load_reranker,
-                             rerank, rerank_with, train_reranker)
+from ensemble.ranker import (IMPORTANCE_FILE, MODEL_FILE, RerankConfig, fill_popular, fit, load_reranker, prepare,
+                             rerank, rerank_with, stratified_share, train_reranker)
 from preprocess.artifacts import Artifacts, save_playlists
 from report.evaluation import evaluate_ids
 from tests.psfake import make_set, make_vocab
@@ -94,7 +94,9 @@ def test_reranker_beats_the_best_single_source_on_held_out_playlists(world, trai
     ours = evaluate_ids(ids, test, VOCAB)
     knn = evaluate_ids(as_source("item_knn", sources["item_knn"], test, 500).ids, test, VOCAB)
     assert ours["r_precision"] > knn["r_precision"] and ours["ndcg"] > knn["ndcg"]
-    assert trained[1]["best_iteration"] >= 1 and trained[1]["candidate_recall"]["recall@100"] > 0.3
+    curve, best = trained[1]["curve"], trained[1]["best_iteration"]  # early stopping kept the best round
+    assert best == int(np.argmax(curve)) + 1 and trained[1][f"valid_ndcg_at_{CFG.eval_at}"] == pytest.approx(max(curve))
+    assert trained[1]["candidate_recall"]["recall@100"] > 0.3
 
 
 def test_training_is_deterministic_and_saves_importances(world, trained, tmp_path):
@@ -104,18 +106,36 @@ def test_training_is_deterministic_and_saves_importances(world, trained, tmp_pat
     import json
     gain = json.loads((tmp_path / IMPORTANCE_FILE).read_text())["gain"]
     model = load_reranker(tmp_path)
-    assert set(gain) == set(model.features) and sum(gain.values()) > 0
-    assert max(gain, key=gain.get) in model.features and min(gain.values()) >= 0
+    assert set(gain) == set(model.features) and sum(gain.values()) > 0 and min(gain.values()) >= 0
+    # each feature's gain is the saved trees' total split gain on that feature, read from the model file
+    splits = dict(zip(model.features, model.booster.feature_importance(importance_type="split")))
+    assert all((gain[f] > 0) == (splits[f] > 0) for f in model.features)
+    assert len({round(g, 6) for g in gain.values()}) > 2  # gains, not split counts or a constant
+    by_hand = dict.fromkeys(model.features, 0.0)
+
+    def walk(node):
+        if "split_feature" in node:
+            by_hand[model.features[node["split_feature"]]] += node["split_gain"]
+            walk(node["left_child"])
+            walk(node["right_child"])
+    for tree in model.booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    assert all(np.isclose(gain[f], by_hand[f], rtol=1e-5, atol=1e-6) for f in model.features)
 
 
 def test_train_reranker_reads_only_the_validation_split(world, tmp_path):
-    train, val, sources, _ = world
+    train, val, sources, ctx = world
     save_playlists(tmp_path / "train.npz", train)
     save_playlists(tmp_path / "val.npz", val.subset(np.arange(300)))
     art = Artifacts(folder=tmp_path, manifest={}, vocab=VOCAB)  # no challenge.npz: reading it would fail
     small = RerankConfig(**{**CFG.__dict__, "rounds": 5})
     summary = train_reranker(art, sources, tmp_path / "model", small)
-    assert summary["train_playlists"] + summary["valid_playlists"] <= 300
+    part = val.subset(np.arange(300))  # what it learns from: those with a withheld track among their candidates
+    _, cands = prepare(ctx, part, sources, small)
+    learns = np.bincount(cands.row, weights=is_member(cands.row, cands.track, part.holdout), minlength=300) > 0
+    held = stratified_share(part.category, small.valid_fraction, small.seed)
+    assert 200 < learns.sum() < 300  # the candidates miss some playlists' withheld tracks
+    assert summary["train_playlists"] == (learns & ~held).sum() and summary["valid_playlists"] == (learns & held).sum()
     ps = val.subset(np.arange(300, 320))
     ids, _ = rerank(load_reranker(tmp_path / "model"), art, ps, sources)
     assert ids.shape == (20, 500) and not is_member(np.arange(20)[:, None], ids, ps.tracks).any()
@@ -145,3 +165,18 @@ def test_fill_popular_skips_seeds_and_candidates():
     out, sc = fill_popular(ids, scores, ps, cands, pop)
     assert out.tolist() == [[2, 3, 4, 5], [5, 3, 0, 1]]
     assert np.all(np.diff(sc, axis=1) <= 0) and sc[0, 1] < sc[0, 0] and sc[1, 2] < sc[1, 1]
+
+
+def test_stratified_share_holds_out_the_rounded_fraction_of_every_category():
+    # categories of 10, 7, 1 and 4 playlists, interleaved
+    category = np.array([1, 2, 1, 5, 1, 2, 3, 1, 2, 5, 1, 1, 2, 5, 1, 2, 1, 5, 2, 1, 2, 1])
+    size = {1: 10, 2: 7, 3: 1, 5: 4}
+    # by hand: 0.2 of each (10 -> 2, 7 -> 1.4 -> 1, 1 -> 0.2 -> 0, 4 -> 0.8 -> 1); 0.3 of each (3, 2.1 -> 2, 0, 1.2 -> 1)
+    for fraction, want in ((0.2, {1: 2, 2: 1, 3: 0, 5: 1}), (0.3, {1: 3, 2: 2, 3: 0, 5: 1})):
+        shares = [stratified_share(category, fraction, seed) for seed in range(6)]
+        for held in shares:
+            assert held.dtype == bool and held.shape == category.shape
+            assert {c: int(held[category == c].sum()) for c in size} == want
+            assert all((~held[category == c]).sum() == size[c] - want[c] >= 1 for c in size)  # every category trains
+        assert len({h.tobytes() for h in shares}) > 1  # the seed draws which playlists
+        assert np.array_equal(stratified_share(category, fraction, 3), shares[3])  # and the same seed the same ones
