@@ -42,9 +42,6 @@ VARIOUS_ARTISTS = "spotify:artist:0LyfQWJT6nXafLPZqxe9Of"
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 64
 OUTPUTS = ("manifest.json", "vocab.npz", "train.npz", "val.npz", "val_full.npz", "challenge.npz")
-# A challenge set with more unknown seeds than this was not drawn among playlists whose every track
-# occurs elsewhere (the official set was: all its tracks are in the MPD); validation is drawn like it.
-UNKNOWN_SEEDS_DRAWN_ANYHOW = 0.02
 
 
 @dataclass
@@ -84,7 +81,6 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
 
     seeds = read_challenge(challenge).seeds if challenge is not None else None  # bad input fails early
     corpus = scan(mpd_dir, cfg.workers, desc="build: reading slices")
-    unknown_share = _unknown_share(seeds, corpus) if seeds is not None else 0.0
     counts: dict[str, Any] = {
         "slices": len(corpus.files), "playlists_read": len(corpus), "entries_read": len(corpus.track),
         "tracks_seen": len(corpus.track_id), "artists_seen": len(corpus.artist_id), "albums_seen": len(corpus.album_id)}
@@ -94,10 +90,6 @@ def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = No
     idx = np.int32 if len(corpus.track) < 2**31 else np.int64  # per-entry arrays stay 4 bytes on the MPD
     pos = np.arange(len(corpus.track), dtype=idx) - corpus.indptr.astype(idx)[row]
     covered = playlist_coverage(corpus.track, corpus.first_track, corpus.indptr)
-    if unknown_share > UNKNOWN_SEEDS_DRAWN_ANYHOW:
-        log.info("validation drawn without preferring covered playlists: %.1f%% of the challenge's seeds are "
-                 "in no playlist read", 100 * unknown_share)
-        covered[:] = True
     val_rows, val_cat = choose_playlists(corpus.lengths, corpus.has_name, covered, cfg.val_per_category, cfg.seed,
                                          f"{mpd_dir} (validation split, val_per_category={cfg.val_per_category})")
     is_val = np.zeros(len(corpus), dtype=bool)
@@ -314,14 +306,6 @@ def challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
         tracks=tracks, artists=artists,
         n_holdouts=np.maximum(seeds.num_tracks - lengths, 0).astype(np.int32),
         holdout=_empty(n_pl, vocab.n_tracks), holdout_artists=_empty(n_pl, vocab.n_artists))
-
-
-def _unknown_share(seeds: Slice, corpus: Corpus) -> float:
-    """Share of the challenge's seed entries whose track no playlist read holds."""
-    if not len(seeds.track_uri):
-        return 0.0
-    ids = np.char.replace(seeds.track_uri.astype(str), URI_PREFIX["track_uri"], "").astype(corpus.track_id.dtype)
-    return float(1.0 - np.isin(ids, corpus.track_id).mean())
 
 
 def _without_various(artist: np.ndarray, vocab: Vocab) -> np.ndarray:
