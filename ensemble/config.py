@@ -20,6 +20,11 @@ class RerankConfig:
     default_depth: int = 1000
     # N per source for playlists without a seed in the catalogue (title only, or every seed unknown)
     cold_depth: dict[str, int] = field(default_factory=lambda: {"popularity": 500})
+    # the source whose list serves a playlist with a title and no seed in the catalogue, as MMCF serves
+    # title-only playlists with its title model alone ("": the ranker serves them too). With a title
+    # alone the ranker learns from a few hundred validation playlists and ranked below title kNN's own
+    # list on both synthetic profiles (bench/RESULTS.md, "Right on real data")
+    cold_source: str = "title_knn"
     candidates: int = 1000  # candidates per playlist after the union, all of them reranked
     list_depth: int = 1000  # top-k taken from scorer sources (deeper lists cover more candidates with scores)
     valid_fraction: float = 0.2  # share of the validation playlists kept for early stopping

@@ -154,9 +154,23 @@ def rerank_with(model: Reranker, ctx: FeatureContext, ps: PlaylistSet, sources: 
         pred[p0:p1] = model.booster.predict(x, num_threads=cfg.num_threads)
     ids, scores = order_candidates(cands, pred, N_RECS)
     ids, scores = fill_popular(ids, scores, ps, cands, ctx.pop)
+    if cfg.cold_source in sources:  # pipeline.config checks that a configured cold source is offered
+        serve_cold(ids, scores, ps, as_source(cfg.cold_source, sources[cfg.cold_source], ps, N_RECS), ctx.pop)
     log.info("reranked %d playlists x %.0f candidates in %.1f s", len(ps), len(cands.row) / max(len(ps), 1),
              time.perf_counter() - start)
     return ids, scores
+
+
+def serve_cold(ids: np.ndarray, scores: np.ndarray, ps: PlaylistSet, src: SourceList, pop: np.ndarray) -> int:
+    """In place: playlists with a title and no seed in the catalogue take `src`'s list (popularity
+    fills its empty slots); returns how many did."""
+    cold = np.flatnonzero((np.diff(ps.tracks.indptr) == 0) & ps.has_title)
+    if cold.size:
+        sub_ids, sub_scores = src.ids[cold].copy(), src.scores[cold].copy()
+        floor = float(sub_scores[np.isfinite(sub_scores)].min(initial=0.0)) - 1.0  # fills rank below the list
+        fill_from_order(sub_ids, sub_scores, ps.tracks[cold], popularity_order(pop), floor)
+        ids[cold], scores[cold] = sub_ids, sub_scores
+    return int(cold.size)
 
 
 def _chunk_features(ctx: FeatureContext, ps: PlaylistSet, srcs: list[SourceList], cands: Candidates,

@@ -180,3 +180,29 @@ def test_stratified_share_holds_out_the_rounded_fraction_of_every_category():
             assert all((~held[category == c]).sum() == size[c] - want[c] >= 1 for c in size)  # every category trains
         assert len({h.tobytes() for h in shares}) > 1  # the seed draws which playlists
         assert np.array_equal(stratified_share(category, fraction, 3), shares[3])  # and the same seed the same ones
+
+
+def test_cold_titled_playlists_take_the_cold_source_list_and_the_rest_the_ranker(world, trained):
+    import dataclasses
+
+    _, val, sources, ctx = world
+    test = val.subset(np.arange(500, 700))
+    model = load_reranker(trained[0])
+    ranked, _ = rerank_with(model, ctx, test, sources, dataclasses.replace(CFG, cold_source=""))
+    served, scores = rerank_with(model, ctx, test, sources, dataclasses.replace(CFG, cold_source="title_popularity"))
+    cold = (np.diff(test.tracks.indptr) == 0) & test.has_title
+    assert cold.sum() == (test.category == 1).sum() > 10
+    title = as_source("title_popularity", sources["title_popularity"], test, 500).ids
+    assert np.array_equal(served[cold], title[cold]) and not np.array_equal(ranked[cold], title[cold])
+    assert np.array_equal(served[~cold], ranked[~cold]) and np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_a_cold_source_must_be_a_reranker_source(tmp_path):
+    from pipeline.config import load_pipeline_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[rerank]\nsources = ["als", "item_knn"]\n')
+    with pytest.raises(PipelineError, match="cold_source: 'title_knn' is not among"):
+        load_pipeline_config(path)
+    path.write_text('[rerank]\nsources = ["als", "item_knn"]\ncold_source = ""\n')
+    assert load_pipeline_config(path).rerank.cold_source == ""
