@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.sparse import binary, column_counts, popularity_order, sample_rows
-from common.topk import batched_topk, fill_from_order
+from common.topk import batched_topk, fill_from_order, keep_first
 from preprocess.artifacts import PlaylistSet
 
 
@@ -52,13 +52,8 @@ class Popularity:
         n_seeds = np.diff(ps.tracks.indptr)
         head = order[:min(len(order), k + int(n_seeds.max(initial=0)))]
         is_seed = binary(ps.tracks.tocsr()[:, head]).toarray() > 0
-        pick = np.argsort(is_seed, axis=1, kind="stable")[:, :k]
-        ids = np.where(np.take_along_axis(is_seed, pick, axis=1), -1, head[pick]).astype(np.int32)
-        scores = np.where(ids >= 0, self.prior[np.maximum(ids, 0)], -np.inf).astype(np.float32)
-        if ids.shape[1] < k:
-            ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
-            scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
-        return ids, scores
+        return keep_first(np.broadcast_to(head, is_seed.shape), np.broadcast_to(self.prior[head], is_seed.shape),
+                          is_seed, k)
 
 
 class _WithFallback:

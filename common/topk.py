@@ -47,6 +47,19 @@ def _best_columns(scores: np.ndarray, k: int) -> np.ndarray:
     return part
 
 
+def keep_first(ids: np.ndarray, scores: np.ndarray, drop: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's first k slots that `drop` does not mark, in their order, as int32 ids and float32
+    scores, -1 / -inf after them: a ranked list with its seeds (or empty slots) taken out."""
+    pick = np.argsort(drop, axis=1, kind="stable")[:, :k]
+    gone = np.take_along_axis(drop, pick, axis=1)
+    out_ids = np.where(gone, -1, np.take_along_axis(ids, pick, axis=1)).astype(np.int32)
+    out_scores = np.where(gone, -np.inf, np.take_along_axis(scores, pick, axis=1)).astype(np.float32)
+    if out_ids.shape[1] < k:
+        out_ids = np.pad(out_ids, ((0, 0), (0, k - out_ids.shape[1])), constant_values=-1)
+        out_scores = np.pad(out_scores, ((0, 0), (0, k - out_scores.shape[1])), constant_values=-np.inf)
+    return out_ids, out_scores
+
+
 DENSE_CELLS = 50_000_000  # score cells per dense block (200 MB of float32)
 
 

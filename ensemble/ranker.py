@@ -154,10 +154,11 @@ def rerank_with(model: Reranker, ctx: FeatureContext, ps: PlaylistSet, sources: 
         pred[p0:p1] = model.booster.predict(x, num_threads=cfg.num_threads)
     ids, scores = order_candidates(cands, pred, N_RECS)
     ids, scores = fill_popular(ids, scores, ps, cands, ctx.pop)
+    n_cold = 0
     if cfg.cold_source in sources:  # pipeline.config checks that a configured cold source is offered
-        serve_cold(ids, scores, ps, as_source(cfg.cold_source, sources[cfg.cold_source], ps, N_RECS), ctx.pop)
-    log.info("reranked %d playlists x %.0f candidates in %.1f s", len(ps), len(cands.row) / max(len(ps), 1),
-             time.perf_counter() - start)
+        n_cold = serve_cold(ids, scores, ps, as_source(cfg.cold_source, sources[cfg.cold_source], ps, N_RECS), ctx.pop)
+    log.info("reranked %d playlists x %.0f candidates in %.1f s (%d cold ones served by %s)", len(ps),
+             len(cands.row) / max(len(ps), 1), time.perf_counter() - start, n_cold, cfg.cold_source or "-")
     return ids, scores
 
 

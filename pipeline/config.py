@@ -103,8 +103,8 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
     if unknown:
         raise PipelineError(f"{where} [rerank].sources: {', '.join(unknown)} not made by the stages {run.stages} "
                             f"as reranker sources; choose from {', '.join(rankable)}")
-    cold = sections["rerank"].cold_source
-    if "rerank" in run.stages and cold and cold not in (sections["rerank"].sources or rankable):
+    cold, ranked = sections["rerank"].cold_source, sections["rerank"].sources or rankable
+    if "rerank" in run.stages and cold and cold not in ranked:
         raise PipelineError(f"{where} [rerank].cold_source: {cold!r} is not among the reranker's sources "
-                            f"({', '.join(sections['rerank'].sources or rankable)}); name one of them or \"\"")
+                            f"({', '.join(ranked)}); name one of them or \"\"")
     return PipelineConfig.from_sections(where, sections)

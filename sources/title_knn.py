@@ -33,7 +33,7 @@ from common.errors import PipelineError
 from common.io import load_npz, read_json, save_npz, write_json
 from common.metrics import list_metrics, validation_rows
 from common.sparse import binary, column_counts, popularity_order
-from common.topk import fill_from_order
+from common.topk import fill_from_order, keep_first
 from preprocess.artifacts import PlaylistSet
 from sources.base import FitContext
 
@@ -258,12 +258,7 @@ class TitleKNN:
         seeds = ps.tracks.tocsr()
         seed_keys = np.repeat(np.arange(len(ps), dtype=np.int64), n_seeds) * len(self.prior) + seeds.indices
         drop = (ids < 0) | np.isin(np.arange(len(ps), dtype=np.int64)[:, None] * len(self.prior) + ids, seed_keys)
-        pick = np.argsort(drop, axis=1, kind="stable")[:, :k]
-        ids = np.where(np.take_along_axis(drop, pick, axis=1), -1, np.take_along_axis(ids, pick, axis=1)).astype(np.int32)
-        scores = np.where(ids >= 0, np.take_along_axis(scores, pick, axis=1), -np.inf).astype(np.float32)
-        if ids.shape[1] < k:
-            ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
-            scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
+        ids, scores = keep_first(ids, scores, drop, k)
         fill_from_order(ids, scores, ps.tracks, self.order, np.float32(-1.0))  # a catalogue smaller than the lists
         return ids, scores
 
