@@ -126,7 +126,9 @@ class _Space:
     @classmethod
     def fit(cls, docs: list[list[str]], weight: np.ndarray) -> "_Space":
         index: dict[str, int] = {}
-        rows = [[index.setdefault(t, len(index)) for t in set(d)] for d in docs]
+        # tokens in the order they come (dict.fromkeys), never a set's: set order follows Python's
+        # per-process string hashing, and the column order sets the float sums and so the ties
+        rows = [[index.setdefault(t, len(index)) for t in dict.fromkeys(d)] for d in docs]
         cols = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
         df = np.bincount(cols, weights=np.repeat(weight, [len(r) for r in rows]), minlength=len(index))
         total = float(weight.sum())
@@ -136,7 +138,7 @@ class _Space:
         """Rows of unit length (binary TF times IDF); unseen tokens shorten the seen part."""
         cols, rows, norms = [], [], np.zeros(len(docs), dtype=np.float64)
         for r, d in enumerate(docs):
-            for t in set(d):
+            for t in dict.fromkeys(d):
                 j = self.index.get(t, -1)
                 w = self.idf[j] if j >= 0 else self.unseen_idf
                 norms[r] += w * w

@@ -82,3 +82,31 @@ def test_it_beats_exact_title_popularity_on_noisy_title_only_playlists():
     exact_model = TitlePopularity(train, Popularity(train), BaselineConfig())
     exact = np.nanmean(list_metrics(recommend(exact_model, test, k=100)[0], test, VOCAB.track_artist)["r_precision"])
     assert knn > 1.3 * exact, (knn, exact)
+
+
+_LISTS_IN_A_PROCESS = """
+import hashlib, numpy as np
+from sources.base import FitContext
+from sources.title_knn import TitleKNNConfig, TitleKNNSource
+from tests.psfake import make_set
+from tests.test_title_knn import VOCAB, _split, _title_only
+train = make_set(*_split(400, 0)[:1], VOCAB, titles=_split(400, 0)[1])
+source = TitleKNNSource.fit(train, TitleKNNConfig(), FitContext(VOCAB.track_artist, val=_title_only(*_split(150, 1))))
+ids, scores = source.top(_title_only(*_split(300, 2)), 100)
+print(hashlib.sha256(ids.tobytes() + scores.tobytes()).hexdigest())
+"""
+
+
+def test_lists_are_the_same_whatever_the_process_string_hashing():
+    """Python salts string hashes per process: a token order taken from a set would change the
+    TF-IDF columns, the float sums and so the ties between runs (same data + seed = same submission)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    digests = {subprocess.run([sys.executable, "-c", _LISTS_IN_A_PROCESS], cwd=root, capture_output=True, text=True,
+                              check=True, env=os.environ | {"PYTHONHASHSEED": str(h)}).stdout.strip()
+               for h in (1, 2, 3, 4)}
+    assert len(digests) == 1, digests
