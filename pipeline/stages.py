@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from common import distributed
 from common.errors import PipelineError
 from common.io import load_npz, save_npz
 from pipeline.config import MODEL_STAGES, PipelineConfig
@@ -157,6 +156,7 @@ def source_stage(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, devi
 def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
     """The four denoising autoencoders, selected on validation then refit; dae.npz routes each
     playlist to its scheme."""
+    from common import distributed
     from mmcf.predict import load_models, predict
     from mmcf.train import train_all
 

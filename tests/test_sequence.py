@@ -9,7 +9,8 @@ from baselines.models import BaselineConfig, ItemKNN, Popularity, recommend
 from common import trainer
 from common.errors import PipelineError
 from sources.base import FitContext
-from sources.sequence import SequenceConfig, SequenceNet, SequenceSource, crops, sequences
+from sources._sequence_net import SequenceNet
+from sources.sequence import SequenceConfig, SequenceSource, crops, sequences
 from tests.psfake import make_set, make_vocab
 
 N_TRACKS = 60
