@@ -90,7 +90,7 @@ def main() -> None:
     train, val = dense.view(full_train), dense.view(full_val)
     n_items = dense.n_items
     print(f"artifacts {args.artifacts}: {len(train)} train playlists; dense vocabulary {dense.n_tracks} tracks + "
-          f"{len(dense.artists)} artists (in >= {dense.min_count} training playlists; catalogue {vocab.n_tracks} + "
+          f"{len(dense.artists)} artists (in >= {dense.min_count} / {dense.artist_min_count} training playlists; catalogue {vocab.n_tracks} + "
           f"{vocab.n_artists}); {args.threads} threads; AMX bf16 available: {use_bf16('auto', torch.device('cpu'))}\n")
     print("| step | model | precision | ms/update | CPU ms/update | playlists/s | batch ms | grad ms | Adam ms |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -298,6 +298,7 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
         cfg = refit_config(cfg, distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None), path)
     dense = dense_vocab.choose(train, cfg.dense_memory_mb, dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size))
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
+            "artist_min_count": dense.artist_min_count,
             "catalogue_tracks": vocab.n_tracks, "catalogue_artists": vocab.n_artists,
             "training_mb": round(dense.n_items * dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size) / 2**20)}
     if val is not None:

@@ -132,7 +132,8 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     update count is `selected`, without them (a refit) `selected["updates"]` updates are trained."""
     updates = int(ctx.selected.get("updates", cfg.updates))
     per_item = cfg.dim * 4 * 3  # an embedding row and Adam's two moments, in fp32 (the gradient is sparse)
-    dense = dataclasses.replace(choose(train, cfg.memory_mb, per_item), artists=np.zeros(0, np.int32))  # tracks only
+    dense = dataclasses.replace(choose(train, cfg.memory_mb, per_item, track_share=1.0),  # tracks only
+                                artists=np.zeros(0, np.int32))
     popularity = column_counts(train.tracks).astype(np.float32)
     indptr, items = sequences(dense.view(train))
     rows = np.flatnonzero(np.diff(indptr) >= 2)  # a next track to predict

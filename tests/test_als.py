@@ -64,7 +64,52 @@ def test_rank_is_chosen_on_validation_r_precision():
     assert table[1]["r_precision"] > table[0]["r_precision"] + 0.1
 
 
+class _Clock:
+    """A fake clock and fit: a rank-f fit takes f seconds and scores QUALITY[f] on validation."""
+
+    def __init__(self, quality: dict[int, float]):
+        self.now, self.quality, self.fitted = 0.0, quality, []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def fit(self, train, factors, cfg):
+        self.now += factors
+        self.fitted.append(factors)
+        return type("Fitted", (), {"factors": factors})()
+
+    def metrics(self, ids, val, track_artist):
+        return {"r_precision": np.array([self.quality[self.fitted[-1]]]), "ndcg": np.array([0.0])}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import baselines.als as als
+
+    fake = _Clock({8: 0.10, 16: 0.12, 32: 0.15, 64: 0.14, 128: 0.20, 256: 0.21})
+    monkeypatch.setattr(als.time, "perf_counter", fake.perf_counter)
+    monkeypatch.setattr(als.ALS, "fit", classmethod(lambda cls, t, f, c: fake.fit(t, f, c)))
+    monkeypatch.setattr(als, "recommend", lambda model, val, k, batch: (None, None))
+    monkeypatch.setattr(als, "list_metrics", fake.metrics)
+    return fake
+
+
+def test_the_rank_search_stops_at_the_first_rank_that_does_not_gain(clock):
+    chosen, table = select_factors(None, None, None, ALSConfig(factors=[256, 8, 16, 32, 64, 128]))
+    assert clock.fitted == [8, 16, 32, 64]  # 64 loses to 32: 128 and 256 are never fit
+    assert chosen.factors == 32 and [row["factors"] for row in table] == [8, 16, 32, 64]
+
+
+def test_the_rank_search_stops_before_a_rank_that_would_overrun_its_budget(clock):
+    clock.quality = {f: f / 1000 for f in clock.quality}  # every rank gains
+    chosen, _ = select_factors(None, None, None, ALSConfig(factors=[8, 16, 32, 64, 128, 256], search_seconds=130))
+    assert clock.fitted == [8, 16, 32, 64]  # 8+16+32+64 = 120 s spent; 128 would reach 248 s
+    assert chosen.factors == 64
+    select_factors(None, None, None, ALSConfig(factors=[8, 16, 32, 64, 128, 256], search_seconds=1e6))
+    assert clock.fitted[4:] == [8, 16, 32, 64, 128, 256]
+
+
 def test_bad_settings_are_refused():
-    for bad in ({"factors": []}, {"alpha": 0.0}, {"iterations": 0}):
+    for bad in ({"factors": []}, {"alpha": 0.0}, {"iterations": 0}, {"search_seconds": 0.0}):
         with pytest.raises(PipelineError, match=r"\[als\]"):
             ALSConfig(**bad)

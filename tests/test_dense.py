@@ -16,20 +16,27 @@ def test_bytes_per_item_counts_weights_gradients_adam_and_logits():
     assert bytes_per_item(hidden=256, batch=250) == 8 * 256 * 4 + 250 * 6
 
 
-@pytest.mark.parametrize("items,c", [(10, 1), (9, 2), (7, 2), (6, 3), (5, 3), (4, 4), (3, 4), (2, 5), (1, 7)])
-def test_the_smallest_count_whose_items_fit(items, c):
-    # items with count >= c: c=1: 7 tracks + 3 artists = 10; c=2: 5 + 2 = 7; c=3: 3 + 2 = 5;
-    # c=4: 2 + 1 = 3; c=5, 6: 1 + 1 = 2; c=7: 0
-    if c == 7:
+@pytest.mark.parametrize("items,c,c_artists", [(10, 1, 1), (9, 2, 1), (7, 2, 2), (5, 3, 2), (4, 3, 4), (3, 4, 4),
+                                              (2, 5, 4), (1, None, None)])
+def test_tracks_take_their_share_of_the_budget_and_artists_the_rest(items, c, c_artists):
+    # tracks with count >= c: c=1: 7, c=2: 5, c=3: 3, c=4: 2, c=5, 6: 1; artists: c'=1: 3, c'=2, 3: 2, c'=4..6: 1.
+    # Tracks get floor(0.75 x items) (10 -> 7, 9 -> 6, 7 -> 5, 5 -> 3, 4 -> 3, 3 -> 2, 2 -> 1, 1 -> 0) ...
+    if c is None:
         with pytest.raises(PipelineError, match="raise dense_memory_mb"):
             choose(TRAIN, memory_mb=items * 100 / 2**20, per_item=100)
         return
     dense = choose(TRAIN, memory_mb=items * 100 / 2**20, per_item=100)
-    assert dense.min_count == c and dense.n_items <= items
+    assert (dense.min_count, dense.artist_min_count) == (c, c_artists) and dense.n_items <= items
     counts = np.diff(TRAIN.tracks.tocsc().indptr)
     assert set(dense.tracks.tolist()) == set(np.flatnonzero(counts >= c).tolist())
+    assert set(dense.artists.tolist()) == set(np.flatnonzero(np.diff(TRAIN.artists.tocsc().indptr) >= c_artists).tolist())
     assert (np.diff(counts[dense.tracks]) <= 0).all()  # most frequent first
     assert dense.track_count.tolist() == counts[dense.tracks].tolist() and dense.n_train == len(TRAIN)
+
+
+def test_a_track_only_vocabulary_spends_the_whole_budget_on_tracks():
+    dense = choose(TRAIN, memory_mb=5 * 100 / 2**20, per_item=100, track_share=1.0)
+    assert dense.min_count == 2 and dense.n_tracks == 5  # the share would have kept 3
 
 
 def test_view_renumbers_columns_and_keeps_positions_and_counts():
@@ -56,4 +63,5 @@ def test_save_and_load_round_trip(tmp_path):
     for field in ("tracks", "artists", "track_count"):
         assert np.array_equal(getattr(back, field), getattr(dense, field))
     assert (back.n_catalogue_tracks, back.n_catalogue_artists, back.min_count, back.n_train) == (12, 3, 1, 6)
+    assert back.artist_min_count == dense.artist_min_count == 1
     assert np.allclose(back.track_prior, dense.track_count / 6)
