@@ -96,7 +96,7 @@ class Runner:
         if "baselines" in run:
             sections = sorted({REGISTRY[n].section for n in MODEL_STAGES["baselines"]})
             self._stage("baselines", (up, [self.cfg.section(s) for s in sections]),
-                        lambda: stages.baselines(art, self.out / "baselines", self.cfg))
+                        lambda: stages.baselines(art, self.out / "baselines", self.cfg, resume=not self.force))
         if "mmcf" in run:
             self._stage("mmcf", (up, self.cfg.section("mmcf")),
                         lambda: stages.mmcf(art, self.out / "mmcf", self.cfg, self.device))

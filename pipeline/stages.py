@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import PipelineError
-from common.io import load_npz, save_npz
+from common.io import load_npz, read_json, save_npz, write_json
+from common.stages import stage_key
 from pipeline.config import MODEL_STAGES, PipelineConfig
 from preprocess.artifacts import Artifacts, PlaylistSet
 from sources import REGISTRY
@@ -100,12 +101,35 @@ def _save(path: Path, per_split: dict[str, tuple[np.ndarray, np.ndarray]]) -> No
 
 
 # ---- registered sources ------------------------------------------------------------------------
-def baselines(art: Artifacts, out: Path, cfg: PipelineConfig) -> dict:
+def baselines(art: Artifacts, out: Path, cfg: PipelineConfig, resume: bool = True) -> dict:
     """Every registered source of the baselines stage (popularity, title popularity, item and artist
-    kNN, ALS with its rank chosen on validation) over the catalogue, from one load of the playlists."""
-    data = SourceData.load(art, cfg.run.refit)
-    return {"refit": cfg.run.refit, "selected": {name: fit_source(name, art, out, cfg, data=data)
-                                                 for name in MODEL_STAGES["baselines"]}}
+    kNN, ALS with its rank chosen on validation) over the catalogue, from one load of the playlists.
+    At 1M playlists the stage runs for an hour or more, so a source whose lists were written with
+    the same settings and artifacts is kept (`resume`; run.py --force turns it off): a run killed
+    in it refits only the sources it had not finished."""
+    data, selected = None, {}
+    for name in MODEL_STAGES["baselines"]:
+        done = _finished_source(name, art, out, cfg) if resume else None
+        if done is not None:
+            log.info("%s: lists up to date (%s), kept", name, out / f"{name}.npz")
+            selected[name] = done
+            continue
+        data = data or SourceData.load(art, cfg.run.refit)
+        selected[name] = fit_source(name, art, out, cfg, data=data)
+    return {"refit": cfg.run.refit, "selected": selected}
+
+
+def _source_key(name: str, art: Artifacts, cfg: PipelineConfig) -> str:
+    return stage_key(name, cfg.section(REGISTRY[name].section), art.manifest, cfg.run.refit, LIST_DEPTH)
+
+
+def _finished_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig) -> dict | None:
+    """What validation chose for a source whose lists and record (written after them) match, else None."""
+    record = out / f"{name}.done.json"
+    if not (record.exists() and (out / f"{name}.npz").exists()):
+        return None
+    done = read_json(record)
+    return done.get("selected") if done.get("key") == _source_key(name, art, cfg) else None
 
 
 @dataclasses.dataclass
@@ -144,6 +168,7 @@ def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device
         log.info("%s: fit on %d playlists, %d %s playlists listed in %.1f s", name, len(train), len(ps), split,
                  time.perf_counter() - start)
     _save(out / f"{name}.npz", lists)
+    write_json(out / f"{name}.done.json", {"key": _source_key(name, art, cfg), "selected": model.selected})
     return model.selected
 
 

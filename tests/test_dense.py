@@ -29,7 +29,8 @@ def test_tracks_take_their_share_of_the_budget_and_artists_the_rest(items, c, c_
     assert (dense.min_count, dense.artist_min_count) == (c, c_artists) and dense.n_items <= items
     counts = np.diff(TRAIN.tracks.tocsc().indptr)
     assert set(dense.tracks.tolist()) == set(np.flatnonzero(counts >= c).tolist())
-    assert set(dense.artists.tolist()) == set(np.flatnonzero(np.diff(TRAIN.artists.tocsc().indptr) >= c_artists).tolist())
+    artist_counts = np.diff(TRAIN.artists.tocsc().indptr)
+    assert set(dense.artists.tolist()) == set(np.flatnonzero(artist_counts >= c_artists).tolist())
     assert (np.diff(counts[dense.tracks]) <= 0).all()  # most frequent first
     assert dense.track_count.tolist() == counts[dense.tracks].tolist() and dense.n_train == len(TRAIN)
 

@@ -203,3 +203,27 @@ def test_recommend_one_playlist_from_a_finished_run(tiny):
     bad = subprocess.run([sys.executable, "recommend.py", "--run", str(out / "nope"), "--title", "x"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_a_baselines_stage_killed_half_way_refits_only_its_unfinished_sources(tiny, tmp_path, monkeypatch):
+    import shutil
+
+    from pipeline import stages
+    from pipeline.config import MODEL_STAGES, load_pipeline_config
+    from preprocess.artifacts import load_artifacts
+
+    cfg, out, _ = tiny
+    conf, art = load_pipeline_config(cfg), load_artifacts(out / "artifacts")
+    work = tmp_path / "baselines"
+    shutil.copytree(out / "baselines", work)
+    (work / "als.done.json").unlink()  # killed while ALS was listing: its record is written after its lists
+    lists = {p.name: p.read_bytes() for p in work.glob("*.npz")}
+    fitted, real = [], stages.fit_source
+    monkeypatch.setattr(stages, "fit_source", lambda name, *a, **k: fitted.append(name) or real(name, *a, **k))
+    result = stages.baselines(art, work, conf)
+    assert fitted == ["als"]
+    whole = json.loads((out / "baselines" / "stage.json").read_text())["result"]["selected"]
+    assert json.loads(json.dumps(result["selected"])) == whole
+    assert {p.name: p.read_bytes() for p in work.glob("*.npz")} == lists  # ALS's refit is byte-identical
+    stages.baselines(art, work, conf, resume=False)  # run.py --force
+    assert fitted[1:] == list(MODEL_STAGES["baselines"])
