@@ -37,8 +37,10 @@ log = logging.getLogger("als")
 class ALSConfig:
     factors: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # the best on validation is kept
     # the rank search's time budget (fits and validation lists): a rank whose projected cost (the last
-    # one's, scaled by the rank ratio) would overrun it is not tried; 20K playlists use about 100 s
-    search_seconds: float = 900.0
+    # one's, scaled by the rank ratio) would overrun it is not tried. All four ranks took 100 s at 20K
+    # playlists and 854 s at 300K on 2 cores (each gaining: 256 won, 9% above 64), about 2,100 s at 1M
+    # by the fits' growth; a tighter budget would hand the baseline a weaker rank there
+    search_seconds: float = 3600.0
     alpha: float = 20.0  # confidence of an observed entry: 1 + alpha
     regularization: float = 0.05
     iterations: int = 15
