@@ -17,6 +17,7 @@ export PYTHONUNBUFFERED=1
 gpu_log="$out/gpu_memory.csv"
 : > "$gpu_log"
 sampler=""
+trap '[ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true' EXIT  # a failed run leaves no sampler behind
 if command -v nvidia-smi >/dev/null 2>&1; then  # the whole process tree's GPU memory, every second
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -l 1 > "$gpu_log" 2>/dev/null &
   sampler=$!

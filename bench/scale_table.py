@@ -17,8 +17,7 @@ DONE = re.compile(r"stages: (\w+): done in ([\d.]+) s, peak RSS (\d+) MB")
 
 
 def stage_figures(run: Path) -> dict[str, tuple[float, int]]:
-    """stage -> (seconds, peak RSS MB), the last record of each in run.log; "total" sums the stages
-    every run has."""
+    """stage -> (seconds, peak RSS MB), the last record of each in run.log."""
     out: dict[str, tuple[float, int]] = {}
     for line in (run / "run.log").read_text().splitlines():
         m = DONE.search(line)
@@ -28,11 +27,12 @@ def stage_figures(run: Path) -> dict[str, tuple[float, int]]:
 
 
 def table(runs: list[tuple[int, Path]]) -> str:
+    """Markdown: a row per stage every run has, then "total" (their sum; the largest peak)."""
     figs = [(n, stage_figures(p)) for n, p in sorted(runs)]
     stages = [s for s in figs[-1][1] if all(s in f for _, f in figs)]
     head = " | ".join(f"{n:,}: wall s / peak MB" for n, _ in figs)
     grow = " | ".join(f"exponent {a:,} -> {b:,}" for (a, _), (b, _) in zip(figs, figs[1:]))
-    lines = [f"| stage | {head} | {grow} |", "|---" * (1 + len(figs) + len(figs) - 1) + "|"]
+    lines = [f"| stage | {head} | {grow} |", "|---" * (2 * len(figs)) + "|"]
     for s in stages + ["total"]:
         vals = [(sum(f[x][0] for x in stages), max(f[x][1] for x in stages)) if s == "total" else f[s]
                 for _, f in figs]

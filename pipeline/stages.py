@@ -109,13 +109,15 @@ def baselines(art: Artifacts, out: Path, cfg: PipelineConfig, resume: bool = Tru
     in it refits only the sources it had not finished."""
     data, selected = None, {}
     for name in MODEL_STAGES["baselines"]:
-        done = _finished_source(name, art, out, cfg) if resume else None
+        key, record = _source_key(name, art, cfg), out / f"{name}.done.json"
+        done = _finished_source(record, out / f"{name}.npz", key) if resume else None
         if done is not None:
             log.info("%s: lists up to date (%s), kept", name, out / f"{name}.npz")
             selected[name] = done
             continue
         data = data or SourceData.load(art, cfg.run.refit)
         selected[name] = fit_source(name, art, out, cfg, data=data)
+        write_json(record, {"key": key, "selected": selected[name]})  # after the lists: they are complete
     return {"refit": cfg.run.refit, "selected": selected}
 
 
@@ -123,13 +125,12 @@ def _source_key(name: str, art: Artifacts, cfg: PipelineConfig) -> str:
     return stage_key(name, cfg.section(REGISTRY[name].section), art.manifest, cfg.run.refit, LIST_DEPTH)
 
 
-def _finished_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig) -> dict | None:
+def _finished_source(record: Path, lists: Path, key: str) -> dict | None:
     """What validation chose for a source whose lists and record (written after them) match, else None."""
-    record = out / f"{name}.done.json"
-    if not (record.exists() and (out / f"{name}.npz").exists()):
+    if not (record.exists() and lists.exists()):
         return None
     done = read_json(record)
-    return done.get("selected") if done.get("key") == _source_key(name, art, cfg) else None
+    return done.get("selected") if done.get("key") == key else None
 
 
 @dataclasses.dataclass
@@ -168,7 +169,6 @@ def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device
         log.info("%s: fit on %d playlists, %d %s playlists listed in %.1f s", name, len(train), len(ps), split,
                  time.perf_counter() - start)
     _save(out / f"{name}.npz", lists)
-    write_json(out / f"{name}.done.json", {"key": _source_key(name, art, cfg), "selected": model.selected})
     return model.selected
 
 
