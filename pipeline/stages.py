@@ -162,7 +162,10 @@ def fit_source(name: str, art: Artifacts, out: Path, cfg: PipelineConfig, device
         if model is None:  # the validation split comes first: settings are chosen on it
             model = source.fit(train, settings, dataclasses.replace(ctx, val=data.listed["val"]))
         elif train is not data.fits["val"]:  # every playlist, with what validation chose
-            model = source.fit(train, settings, dataclasses.replace(ctx, selected=model.selected))
+            # the validation model goes before the refit allocates its own: at 1M playlists ALS's
+            # item factors are 4 GB, held through the refit's start, the run's peak (18.7 GB)
+            selected, model = model.selected, None
+            model = source.fit(train, settings, dataclasses.replace(ctx, selected=selected))
         model.save(out / name / split)
         ps = data.listed[split]
         lists[split] = model.top(ps, LIST_DEPTH)

@@ -113,3 +113,20 @@ def test_bad_settings_are_refused():
     for bad in ({"factors": []}, {"alpha": 0.0}, {"iterations": 0}, {"search_seconds": 0.0}):
         with pytest.raises(PipelineError, match=r"\[als\]"):
             ALSConfig(**bad)
+
+
+def test_the_factors_start_as_implicit_starts_them():
+    """ALS.fit draws the starting factors itself (in place, without implicit's second copy): the fit
+    must be implicit's own, to the bit."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from common.sparse import binary
+
+    ours = ALS.fit(TRAIN, 8, CFG)
+    theirs = AlternatingLeastSquares(factors=8, regularization=CFG.regularization, alpha=CFG.alpha,
+                                     iterations=CFG.iterations, num_threads=1, random_state=CFG.seed,
+                                     calculate_training_loss=False)
+    with threadpool_limits(1, "blas"):
+        theirs.fit(binary(TRAIN.tracks), show_progress=False)
+    assert np.array_equal(ours._model.item_factors, theirs.item_factors)
