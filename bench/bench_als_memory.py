@@ -1,7 +1,7 @@
 """Peak memory of ALS: one fit with implicit's own start against ALS.fit's in-place start, and the
 baselines stage's ALS source (rank search, then the refit on every playlist), each in a fresh process.
 
-At 1M playlists the 1M run's peak (18.7 GB) was the moment ALS's refit began: the validation model's
+The 1M run's peak (18.7 GB) was the moment ALS's refit began: the validation model's
 item factors were still held, and implicit's `random(...) * 0.01` start made a second copy of the
 new ones. The peaks are the process's (VmHWM) over the fit alone, after the playlists are loaded.
 
@@ -47,16 +47,13 @@ def child(mode: str, artifacts: str, factors: int) -> dict:
         model = _implicit_als(factors, cfg)
         with threadpool_limits(1, "blas"):
             model.fit(x, show_progress=False)
-        n_items = model.item_factors.shape[0]
     elif mode == "ours":
         ALS.fit(train, factors, cfg)
-        n_items = x.shape[1]
     else:
         with tempfile.TemporaryDirectory() as out:
             stages.fit_source("als", art, Path(out), conf, data=data)
-        n_items = art.vocab.n_tracks
     return {"mode": mode, "seconds": round(time.perf_counter() - start, 1), "loaded_mb": round(loaded or 0),
-            "peak_mb": round(peak_rss_mb() or 0), "item_factors_mb": round(n_items * factors * 4 / 2**20)}
+            "peak_mb": round(peak_rss_mb() or 0), "item_factors_mb": round(art.vocab.n_tracks * factors * 4 / 2**20)}
 
 
 def main() -> None:
