@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole-pipeline check for a lent GPU machine: run.py with configs/gpu_check.toml (the GPU system
-# on 100K synthetic playlists; every stage, the autoencoders over the whole catalogue), then the
-# stage times, peak RSS and peak GPU memory. Must finish in 8 minutes of an H100-class GPU.
+# The pipeline check for a lent GPU machine: run.py with configs/gpu_check.toml (full_mpd's GPU
+# stages on 20K synthetic playlists, the autoencoders over the whole catalogue), then the stage
+# times, peak RSS and peak GPU memory. ~4 minutes of an H200 (bench/results/gpu_full.md).
 #
 #   bash bench/gpu_pipeline.sh [OUT_DIR] [CONFIG]   # OUT_DIR (default /tmp/gpu_pipeline) gets run/ and gpu_pipeline.md
 #
