@@ -263,3 +263,16 @@ def test_every_shipped_config_loads_and_its_final_is_made(path):
     from pipeline.config import MODEL_STAGES, load_pipeline_config
     conf = load_pipeline_config(path)
     assert conf.run.final in {name for stage in conf.run.stages for name in MODEL_STAGES[stage]}
+
+
+def test_rerank_limits_refits_the_runs_own_ranker(tiny, tmp_path):
+    """bench/rerank_limits.py's figures are offline refits of the ranker: with no override it must
+    score the run's own reranker to the digit, or its curves measure some other model."""
+    cfg, out, _ = tiny
+    proc = subprocess.run([sys.executable, "bench/rerank_limits.py", "settings", "--run", str(out), "--config", str(cfg),
+                           "--overrides", "", "--work", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("as configured"))
+    test = json.loads((out / "metrics.json").read_text())["test"]["rerank"]["category_mean"]
+    assert f"R {test['r_precision']:.4f} NDCG {test['ndcg']:.4f}" in line
