@@ -1,5 +1,6 @@
-"""The GPU machine's prepared checks (bench/gpu_full.sh, bench/gpu_pipeline.sh), run on CPU with tiny
-settings, so a lent GPU's few minutes are not spent finding that a script is broken."""
+"""The GPU machine's prepared checks (bench/gpu_full.sh, bench/gpu_pipeline.sh, and bench/gpu_lease.sh,
+which runs both), run on CPU with tiny settings, so a lent GPU's few minutes are not spent finding
+that a script is broken."""
 import os
 import shutil
 import subprocess
@@ -35,3 +36,13 @@ def test_gpu_pipeline_runs_every_stage_and_reports_them(tmp_path):
     assert ("peak GPU memory (nvidia-smi, whole device): no GPU" in out) != gpu
     assert "| **all** |" in out  # run.py's metrics table
     assert (tmp_path / "run" / "submission.csv").exists()
+
+
+def test_gpu_lease_runs_both_checks_and_gathers_their_reports(tmp_path):
+    out = _run("gpu_lease.sh", str(tmp_path), "configs/smoke.toml", DEVICE="cpu",
+               BENCH_ARGS="--scale 0.001 --updates 2 --device cpu")
+    assert "gpu_full: exit 0" in out and "gpu_pipeline: exit 0" in out
+    assert "| 25to100_random | untied | fp32 |" in (tmp_path / "gpu_full.md").read_text()
+    for name in ("gpu_pipeline.md", "run.log", "gpu_memory.csv"):
+        assert (tmp_path / name).exists(), name
+    assert "- charcnn: done in" in out  # the stage lines, read back from the run's log
