@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.sparse import binary, column_counts, popularity_order, sample_rows
-from common.topk import batched_topk, fill_from_order, keep_first
+from common.topk import DENSE_CELLS, batched_topk, cores, fill_from_order, keep_first
 from preprocess.artifacts import PlaylistSet
 
 
@@ -24,6 +24,9 @@ class BaselineConfig:
     knn_max_playlists: int = 1000  # a seed's co-occurrence is read from at most this many of its playlists
     title_min_playlists: int = 1  # a title needs this many training playlists to be used
     batch: int = 512
+    # blocks of playlists scored at once by the item and artist kNN lists; 0 = one per core. The
+    # lists are the same for any number (bench/bench_knn_blocks.py)
+    threads: int = 0
     seed: int = 0  # which playlists the kNN sample keeps
     artist_alpha: float = 0.5  # artist kNN: seed-artist popularity damping
     artist_beta: float = 0.3  # artist kNN: candidate popularity damping
@@ -58,6 +61,12 @@ class Popularity:
 
 class _WithFallback:
     """Scores > 0 from the model land in (1, 2]; everything else keeps popularity order in [0, 1]."""
+
+    # dense score cells per listed block (`batched_topk`). Sparse products make each row's scores
+    # on their own, so small blocks cost nothing and keep the block's temporaries near the caches:
+    # item kNN lists 1.6x faster at 4M cells than at 50M over 1M playlists (bench/bench_knn_blocks.py).
+    # A dense scorer such as ALS wants large blocks instead (each reads every item factor once).
+    block_cells = 4_000_000
 
     def __init__(self, pop: Popularity):
         self.pop = pop
@@ -174,8 +183,9 @@ class ArtistKNN(_WithFallback):
         return np.asarray(((seeds @ self.xa_t) @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
 
 
-def recommend(model, ps: PlaylistSet, k: int = 500, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k vocabulary ids per playlist (seeds excluded) and their scores."""
+def recommend(model, ps: PlaylistSet, k: int = 500, batch: int = 512, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k vocabulary ids per playlist (seeds excluded) and their scores; threads: 0 = one per core."""
     if hasattr(model, "top"):
         return model.top(ps, k)
-    return batched_topk(lambda rows: model.score(ps, rows), ps.tracks, k, batch)
+    return batched_topk(lambda rows: model.score(ps, rows), ps.tracks, k, batch,
+                        cells=getattr(model, "block_cells", DENSE_CELLS), threads=threads or cores())

@@ -1,6 +1,8 @@
 """Top-k over score rows with each row's seeds excluded, batched so memory stays bounded."""
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -64,19 +66,31 @@ DENSE_CELLS = 50_000_000  # score cells per dense block (200 MB of float32)
 
 
 def batched_topk(score_fn: Callable[[np.ndarray], np.ndarray], exclude: sp.csr_matrix, k: int,
-                 batch: int = 512, cells: int = DENSE_CELLS) -> tuple[np.ndarray, np.ndarray]:
+                 batch: int = 512, cells: int = DENSE_CELLS, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Apply score_fn(rows) -> dense [len(rows), T] in batches and keep only each batch's top k.
 
-    The batch shrinks so that a block holds at most `cells` scores: at full MPD width (~600K tracks)
-    512 rows would be 1.2 GB per block, and scorers make a few temporaries of that size."""
+    The batch shrinks so that a block holds at most `cells` scores (at least one row). With
+    `threads` > 1 that many blocks are scored at once, one per thread (scipy's sparse products and
+    numpy's sorts release the GIL); each block writes its own rows, so the lists are the same for
+    any thread count. score_fn must then be thread-safe (read-only over its model)."""
     n = exclude.shape[0]
+    threads = max(1, threads)
     batch = max(1, min(batch, cells // max(exclude.shape[1], 1)))
     ids = np.full((n, k), -1, dtype=np.int32)
     vals = np.full((n, k), -np.inf, dtype=np.float32)
-    for start in range(0, n, batch):
+
+    def block(start: int) -> None:
         rows = np.arange(start, min(start + batch, n))
         ids[rows], vals[rows] = topk_excluding(score_fn(rows), exclude[rows], k)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(block, range(0, n, batch)))  # list(): a block's exception is raised here
     return ids, vals
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def fill_from_order(ids: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix, fill_order: np.ndarray,

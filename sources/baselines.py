@@ -21,7 +21,7 @@ class _Built:
     name: ClassVar[str]
 
     def __init__(self, model: Any, settings: BaselineConfig):
-        self.model, self.batch, self.selected = model, settings.batch, {}
+        self.model, self.batch, self.threads, self.selected = model, settings.batch, settings.threads, {}
 
     @staticmethod
     def build(train: PlaylistSet, settings: BaselineConfig) -> Any:
@@ -32,7 +32,7 @@ class _Built:
         return cls(cls.build(train, settings), settings)
 
     def top(self, ps: PlaylistSet, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return recommend(self.model, ps, k=k, batch=self.batch)
+        return recommend(self.model, ps, k=k, batch=self.batch, threads=self.threads)
 
     def save(self, folder: Path) -> None:
         """Nothing to keep: the model is its training playlists."""

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend
@@ -152,3 +153,38 @@ def test_artist_knn_uses_seed_artists_even_without_known_seed_tracks():
     ids, _ = recommend(ArtistKNN(train, Popularity(train), BaselineConfig()), ps, k=6)
     assert set(ids[0, :5].tolist()) == {4, 5, 6, 12, 13}  # everything from playlists sharing artist 1
     assert 0 not in ids[1] and 1 in ids[1, :4]
+
+
+def test_threaded_blocks_give_the_same_lists():
+    rng = np.random.default_rng(4)
+    scores = rng.random((23, 50)).astype(np.float32)
+    excl = sp.random(23, 50, density=0.1, format="csr", random_state=2)
+    seen = []
+
+    def score(rows):
+        seen.append(rows[0])
+        return scores[rows]
+
+    one = batched_topk(score, excl, 7, batch=512, cells=100)
+    three = batched_topk(score, excl, 7, batch=512, cells=100, threads=3)
+    assert sorted(seen) == sorted(2 * list(range(0, 23, 2)))  # the same 2-row blocks, each once per call
+    assert np.array_equal(one[0], three[0]) and np.array_equal(one[1], three[1])
+
+
+def test_a_failing_block_fails_the_threaded_listing():
+    def score(rows):
+        if 5 in rows:
+            raise ValueError("block with row 5")
+        return np.ones((len(rows), 10), dtype=np.float32)
+
+    with pytest.raises(ValueError, match="row 5"):
+        batched_topk(score, sp.csr_matrix((12, 10)), 3, batch=2, threads=2)
+
+
+def test_item_knn_lists_do_not_depend_on_threads():
+    rng = np.random.default_rng(5)
+    train = make_set([rng.choice(12, size=rng.integers(2, 7), replace=False).tolist() for _ in range(60)], VOCAB)
+    ps = make_set([rng.choice(12, size=2, replace=False).tolist() for _ in range(9)], VOCAB)
+    model = ItemKNN(train, Popularity(train), BaselineConfig())
+    one, many = recommend(model, ps, k=6, batch=2, threads=1), recommend(model, ps, k=6, batch=2, threads=4)
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
