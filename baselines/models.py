@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.sparse import binary, column_counts, popularity_order, sample_rows
-from common.topk import DENSE_CELLS, batched_topk, cores, fill_from_order, keep_first
+from common.topk import DENSE_CELLS, batched_topk, fill_from_order, keep_first
 from preprocess.artifacts import PlaylistSet
 
 
@@ -183,9 +183,10 @@ class ArtistKNN(_WithFallback):
         return np.asarray(((seeds @ self.xa_t) @ self.x).todense(), dtype=np.float32) * self.cand_w[None, :]
 
 
-def recommend(model, ps: PlaylistSet, k: int = 500, batch: int = 512, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def recommend(model, ps: PlaylistSet, k: int = 500, batch: int = 512,
+              threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Top-k vocabulary ids per playlist (seeds excluded) and their scores; threads: 0 = one per core."""
     if hasattr(model, "top"):
         return model.top(ps, k)
     return batched_topk(lambda rows: model.score(ps, rows), ps.tracks, k, batch,
-                        cells=getattr(model, "block_cells", DENSE_CELLS), threads=threads or cores())
+                        cells=getattr(model, "block_cells", DENSE_CELLS), threads=threads)

@@ -8,8 +8,9 @@ folder (the default's, with data/local/truth.json), each scored on the run's loc
             (--overrides "" negatives=0 "num_leaves=63,min_data_in_leaf=50"; values are JSON)
   cold      a ranker for title-only playlists that learns from --queries title-only queries cut
             from --folds folds of the training playlists (title sources and popularity refit on the
-            other folds), against title kNN's own list on the title-only test playlists: does the
-            ranker lose to title kNN there for lack of queries?
+            other folds; training playlists of the category's lengths, 10 to 50 tracks), against
+            title kNN's own list on the title-only test playlists: does the ranker lose to title kNN
+            there for lack of queries?
 
     .venv/bin/python bench/rerank_limits.py queries --run runs/default [--config C] --shares 0.25:0 0.5:0 1:0
 
@@ -29,11 +30,14 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.categories import CATEGORIES  # noqa: E402
 from common.cli import run_cli  # noqa: E402
+from common.errors import PipelineError  # noqa: E402
 from common.io import read_json  # noqa: E402
 from common.metrics import list_metrics, summarize  # noqa: E402
 from common.sparse import binary  # noqa: E402
 from ensemble.candidates import is_member  # noqa: E402
+from ensemble.config import RerankConfig  # noqa: E402
 from ensemble.features import FeatureContext  # noqa: E402
 from ensemble.ranker import (Reranker, _chunk_features, _dataset, _sample_negatives, fit, lgb_params,  # noqa: E402
                              load_reranker, prepare, rerank_with, stratified_share)
@@ -54,7 +58,7 @@ class Setting:
     def __init__(self, run: Path, config: str | None):
         self.run, self.cfg = run, load_pipeline_config(config)
         self.art = load_artifacts(run / "artifacts")
-        self.sets = fit_sets(self.art, True)
+        self.sets = fit_sets(self.art, self.cfg.run.refit)
         self.files = list_files(run, self.cfg)
         self.val = self.art.playlists("val")
         self.test = attach_truth(self.art.playlists("challenge"), run / "data" / "local" / "truth.json", self.art.vocab)
@@ -65,9 +69,11 @@ class Setting:
                     for s in ("val", "challenge")}
 
     def lists(self, split: str, names: list[str] | None = None) -> dict:
+        """The run's saved lists of `split` per source (every reranker source by default)."""
         return {n: load_lists(self.files[n], split) for n in names or self.cfg.rerank_sources()}
 
     def line(self, label: str, ids: np.ndarray, ps: PlaylistSet, extra: str = "") -> str:
+        """Categories-equal R-precision, NDCG and clicks of `ids`, then R-precision per category."""
         m = summarize(list_metrics(ids, ps, self.artist), ps.category)
         cats = " ".join(f"{c}:{v['r_precision']:.4f}" for c, v in m["per_category"].items())
         cm = m["category_mean"]
@@ -75,17 +81,21 @@ class Setting:
                 f"{cats}")
 
 
-def refit_and_score(s: Setting, val: PlaylistSet, lists_val: dict, rc, work: Path) -> tuple[np.ndarray, dict]:
+def refit_and_score(s: Setting, val: PlaylistSet, lists_val: dict, rc: RerankConfig,
+                    work: Path) -> tuple[np.ndarray, dict]:
+    """The ranker fit on `val` as the ensemble stage fits it, then its lists for the test playlists."""
     summary = fit(s.ctx["val"], val, lists_val, work, rc)
     ids, _ = rerank_with(load_reranker(work), s.ctx["challenge"], s.test, s.lists("challenge"), rc)
     return ids, summary
 
 
 def queries(s: Setting, shares: list[str], work: Path) -> None:
+    """One line per share:draw of the validation playlists the ranker learns from."""
     lists_val = s.lists("val")
     for spec in shares:
         share, draw = float(spec.split(":")[0]), int(spec.split(":")[1])
-        rows = np.arange(len(s.val)) if share >= 1 else np.flatnonzero(stratified_share(s.val.category, share, 100 + draw))
+        rows = np.arange(len(s.val)) if share >= 1 else \
+            np.flatnonzero(stratified_share(s.val.category, share, 100 + draw))
         t = time.perf_counter()
         ids, sm = refit_and_score(s, s.val.subset(rows), {n: (i[rows], v[rows]) for n, (i, v) in lists_val.items()},
                                   s.cfg.rerank, work)
@@ -94,13 +104,18 @@ def queries(s: Setting, shares: list[str], work: Path) -> None:
 
 
 def settings(s: Setting, overrides: list[str], work: Path) -> None:
+    """One line per set of [rerank] overrides. The feature contexts are built once, with the run's
+    own co-occurrence sample, so overrides of what builds them are refused."""
     lists_val = s.lists("val")
     for spec in overrides:
         over = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in spec.split(",") if kv)}
+        if {"cooc_max_playlists", "seed"} & set(over):
+            raise PipelineError(f"--overrides {spec!r}: cooc_max_playlists and seed build the features, "
+                                "which are built once from the run's config")
         t = time.perf_counter()
         ids, sm = refit_and_score(s, s.val, lists_val, dataclasses.replace(s.cfg.rerank, **over), work)
-        print(s.line(spec or "as configured", ids, s.test, f"best {sm['best_iteration']:4d} {time.perf_counter() - t:4.0f}s"),
-              flush=True)
+        took = f"best {sm['best_iteration']:4d} {time.perf_counter() - t:4.0f}s"
+        print(s.line(spec or "as configured", ids, s.test, took), flush=True)
 
 
 def title_only(ps: PlaylistSet) -> PlaylistSet:
@@ -113,8 +128,11 @@ def title_only(ps: PlaylistSet) -> PlaylistSet:
         holdout_artists=binary(ps.artists).astype(np.int8))
 
 
-def fold_features(s: Setting, train: PlaylistSet, fold: np.ndarray, f: int, n: int, rc, rng) -> tuple:
-    """Features, labels, rows and number of fold f's title-only queries, every source refit on the other folds."""
+def fold_features(s: Setting, train: PlaylistSet, fold: np.ndarray, f: int, n: int, rc: RerankConfig,
+                  rng: np.random.Generator) -> tuple:
+    """Features, labels, query rows, early-stopping flags and the number of fold f's title-only
+    queries, every source refit on the other folds; pairs kept as `ensemble.ranker.fit` keeps them
+    (all of an early-stopping query's, the withheld plus sampled negatives of a training one)."""
     rows = np.sort(rng.choice(np.flatnonzero(fold == f), min(int((fold == f).sum()), n), replace=False))
     other, qs = train.subset(np.flatnonzero(fold != f)), title_only(train.subset(rows))
     ctx = FitContext(track_artist=s.artist, selected=read_json(s.run / "baselines" / "title_knn.done.json")["selected"])
@@ -124,30 +142,34 @@ def fold_features(s: Setting, train: PlaylistSet, fold: np.ndarray, f: int, n: i
     fctx = FeatureContext.build(other, s.art.vocab, rc.cooc_max_playlists, rc.seed)
     srcs, cands = prepare(fctx, qs, lists, rc, COLD_SOURCES)
     label = is_member(cands.row, cands.track, qs.holdout).astype(np.float32)
-    keep = _sample_negatives(cands.row, label, rc.negatives, rc.seed + f)
-    keep &= (np.bincount(cands.row, weights=label, minlength=len(qs)) > 0)[cands.row]
+    is_valid = (rng.random(len(qs)) < rc.valid_fraction)[cands.row]
+    train_pair = _sample_negatives(cands.row, label, rc.negatives, rc.seed + f) if rc.negatives > 0 else True
+    keep = (np.bincount(cands.row, weights=label, minlength=len(qs)) > 0)[cands.row] & (is_valid | train_pair)
     x, names = [], []
     for _, _, p0, p1, chunk, names in _chunk_features(fctx, qs, srcs, cands, rc):
         x.append(chunk[keep[p0:p1]])
-    return np.concatenate(x), label[keep], cands.row[keep], names, len(qs)
+    return np.concatenate(x), label[keep], cands.row[keep], is_valid[keep], names, len(qs)
 
 
 def cold(s: Setting, folds: int, n_queries: int) -> None:
+    """Train a title-only ranker on cross-fitted title-only queries and print it, title kNN and
+    title popularity on the test's title-only playlists."""
     import lightgbm as lgb
 
     rc = dataclasses.replace(s.cfg.rerank, cold_source="")
     train, rng = s.art.playlists("train"), np.random.default_rng(0)
+    title_only_len = CATEGORIES[0]
     fold = np.full(len(train), -1)
-    titled = np.flatnonzero(train.has_title & (train.num_tracks > 0))
-    fold[titled] = rng.integers(0, folds, len(titled))
-    xs, ys, rs, names, offset = [], [], [], [], 0
+    like = np.flatnonzero(train.has_title & (train.num_tracks >= title_only_len.min_len)
+                          & (train.num_tracks <= title_only_len.max_len))  # the lengths the category holds
+    fold[like] = rng.integers(0, folds, len(like))
+    parts, names, offset = [], [], 0
     t = time.perf_counter()
     for f in range(folds):
-        x, y, r, names, n = fold_features(s, train, fold, f, n_queries // folds, rc, rng)
-        xs.append(x), ys.append(y), rs.append(r + offset)
+        x, y, r, v, names, n = fold_features(s, train, fold, f, n_queries // folds, rc, rng)
+        parts.append((x, y, r + offset, v))
         offset += n
-    x, y, r = np.concatenate(xs), np.concatenate(ys), np.concatenate(rs)
-    valid = np.isin(r, np.flatnonzero(np.random.default_rng(1).random(offset) < rc.valid_fraction))
+    x, y, r, valid = (np.concatenate(p) for p in zip(*parts))
     dtrain = _dataset(x[~valid], y[~valid], r[~valid], names)
     booster = lgb.train(lgb_params(rc), dtrain, num_boost_round=rc.rounds,
                         valid_sets=[_dataset(x[valid], y[valid], r[valid], names, reference=dtrain)],
@@ -163,6 +185,7 @@ def cold(s: Setting, folds: int, n_queries: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: one measurement per call, over one finished run."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("queries", "settings", "cold"))
     ap.add_argument("--run", required=True, type=Path, help="a finished run folder with data/local/truth.json")

@@ -70,12 +70,13 @@ def batched_topk(score_fn: Callable[[np.ndarray], np.ndarray], exclude: sp.csr_m
     """Apply score_fn(rows) -> dense [len(rows), T] in batches and keep only each batch's top k.
 
     The batch shrinks so that a block holds at most `cells` scores (at least one row). With
-    `threads` > 1 that many blocks are scored at once, one per thread (scipy's sparse products and
-    numpy's sorts release the GIL); each block writes its own rows, so the lists are the same for
-    any thread count. score_fn must then be thread-safe (read-only over its model)."""
-    n = exclude.shape[0]
-    threads = max(1, threads)
-    batch = max(1, min(batch, cells // max(exclude.shape[1], 1)))
+    `threads` > 1 (0: one per core) blocks are scored at once, one per thread (scipy's sparse
+    products and numpy's sorts release the GIL), but never more than DENSE_CELLS scores in all, so
+    memory does not grow with the core count; each block writes its own rows, so the lists are the
+    same for any thread count. score_fn must then be thread-safe (read-only over its model)."""
+    n, width = exclude.shape[0], max(exclude.shape[1], 1)
+    batch = max(1, min(batch, cells // width))
+    threads = max(1, min(threads or cores(), DENSE_CELLS // (batch * width)))
     ids = np.full((n, k), -1, dtype=np.int32)
     vals = np.full((n, k), -np.inf, dtype=np.float32)
 
@@ -83,8 +84,13 @@ def batched_topk(score_fn: Callable[[np.ndarray], np.ndarray], exclude: sp.csr_m
         rows = np.arange(start, min(start + batch, n))
         ids[rows], vals[rows] = topk_excluding(score_fn(rows), exclude[rows], k)
 
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(block, range(0, n, batch)))  # list(): a block's exception is raised here
+    starts = range(0, n, batch)
+    if threads == 1:  # in the caller's thread, which keeps its state (torch's grad mode, say)
+        for start in starts:
+            block(start)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(block, starts))  # list(): a block's exception is raised here
     return ids, vals
 
 

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -169,6 +171,18 @@ def test_threaded_blocks_give_the_same_lists():
     three = batched_topk(score, excl, 7, batch=512, cells=100, threads=3)
     assert sorted(seen) == sorted(2 * list(range(0, 23, 2)))  # the same 2-row blocks, each once per call
     assert np.array_equal(one[0], three[0]) and np.array_equal(one[1], three[1])
+
+
+def test_threads_score_blocks_at_the_same_time():
+    """Each block waits for the other at a barrier: scored one after the other, both time out."""
+    meet = threading.Barrier(2, timeout=10)
+
+    def score(rows):
+        meet.wait()
+        return np.ones((len(rows), 5), dtype=np.float32)
+
+    ids, _ = batched_topk(score, sp.csr_matrix((2, 5)), 2, batch=1, threads=2)
+    assert ids.tolist() == [[0, 1], [0, 1]]
 
 
 def test_a_failing_block_fails_the_threaded_listing():
