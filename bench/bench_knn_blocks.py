@@ -12,7 +12,6 @@ model's 10,000 lists on 2 cores). Prints markdown.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.models import ArtistKNN, BaselineConfig, ItemKNN, Popularity  # noqa: E402
-from common.topk import batched_topk  # noqa: E402
+from common.topk import batched_topk, cores  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 
 
@@ -39,7 +38,7 @@ def main() -> None:
     ps = challenge.subset(np.arange(0, len(challenge), max(1, len(challenge) // args.playlists))[:args.playlists])
     pop, cfg = Popularity(train), BaselineConfig()
     print(f"{len(train):,} playlists, {train.tracks.shape[1]:,} tracks; {len(ps):,} challenge playlists listed "
-          f"to depth 1,000; {len(os.sched_getaffinity(0))} cores\n")
+          f"to depth 1,000; {cores()} cores\n")
     print("| model | cells | threads | rows per block | list s | x baseline | lists identical |")
     print("|---|---|---|---|---|---|---|")
     for name, model in (("item_knn", ItemKNN(train, pop, cfg)), ("artist_knn", ArtistKNN(train, pop, cfg))):

@@ -13,12 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench/results}"
 mkdir -p "$out"
-py="${PYTHON:-}"  # else the GPU image's python3, or this repo's .venv where python3 has no torch
-for cand in python3 .venv/bin/python; do
-  [ -n "$py" ] && break
-  "$cand" -c "import torch" 2>/dev/null && py="$cand"
-done
-[ -n "$py" ] || { echo "error: no python with torch (set PYTHON=...)" >&2; exit 2; }
+source bench/torch_python.sh  # sets py
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments

@@ -19,12 +19,7 @@ config="${2:-configs/gpu_check.toml}"
 budget="${BUDGET_S:-560}"
 start=$(date +%s)
 mkdir -p "$out"
-py="${PYTHON:-}"  # else the GPU image's python3, or this repo's .venv where python3 has no torch
-for cand in python3 .venv/bin/python; do
-  [ -n "$py" ] && break
-  "$cand" -c "import torch" 2>/dev/null && py="$cand"
-done
-[ -n "$py" ] || { echo "error: no python with torch (set PYTHON=...)" >&2; exit 2; }
+source bench/torch_python.sh  # sets py
 if ! "$py" -c "import msgspec" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
   "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "error: .whl: the carried wheels did not install" >&2; exit 2; }

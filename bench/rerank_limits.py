@@ -158,10 +158,10 @@ def cold(s: Setting, folds: int, n_queries: int) -> None:
 
     rc = dataclasses.replace(s.cfg.rerank, cold_source="")
     train, rng = s.art.playlists("train"), np.random.default_rng(0)
-    title_only_len = CATEGORIES[0]
+    category = CATEGORIES[0]  # title only
     fold = np.full(len(train), -1)
-    like = np.flatnonzero(train.has_title & (train.num_tracks >= title_only_len.min_len)
-                          & (train.num_tracks <= title_only_len.max_len))  # the lengths the category holds
+    like = np.flatnonzero(train.has_title & (train.num_tracks >= category.min_len)
+                          & (train.num_tracks <= category.max_len))  # the lengths the category holds
     fold[like] = rng.integers(0, folds, len(like))
     parts, names, offset = [], [], 0
     t = time.perf_counter()
