@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common.cli import run_cli
 from common.errors import PipelineError
-from preprocess.mpd import load_json
+from preprocess.slices import load_json
 from pipeline.recommend import Recommender, print_table
 
 

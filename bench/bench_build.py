@@ -29,9 +29,10 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preprocess.build import MAX_NAME_CHARS, MAX_TITLE_CHARS, VARIOUS_ARTISTS, BuildConfig  # noqa: E402
+from preprocess.build import MAX_NAME_CHARS, MAX_TITLE_CHARS, BuildConfig  # noqa: E402
 from preprocess.challenge import choose_playlists, pick_seeds  # noqa: E402
-from preprocess.mpd import slice_files  # noqa: E402
+from preprocess.schema import VARIOUS_ARTISTS  # noqa: E402
+from preprocess.slices import slice_files  # noqa: E402
 from preprocess.titles import normalize_title, title_chars  # noqa: E402
 
 

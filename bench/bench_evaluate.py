@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from common.metrics import playlist_metrics  # noqa: E402
 from common.categories import CATEGORIES  # noqa: E402
-from preprocess.mpd import read_challenge  # noqa: E402
-from submission import evaluate  # noqa: E402
+from preprocess.challenge_file import read_challenge, read_truth  # noqa: E402
+from preprocess.slices import track_artists  # noqa: E402
+from submission.score import score  # noqa: E402
 from submission.csvio import read_submission  # noqa: E402
 from submission.verify import find_problems  # noqa: E402
 from submission.writer import finalize, write_rows  # noqa: E402
@@ -119,18 +120,18 @@ def main() -> None:
         seed_ids, t_gen = timed(generate, folder, args.playlists)
         files = {"challenge": folder / "challenge.json", "truth": folder / "truth.json", "sub": folder / "sub.csv"}
         challenge, t_ch = timed(read_challenge, files["challenge"])
-        truth, t_truth = timed(evaluate.read_truth, files["truth"])
+        truth, t_truth = timed(read_truth, files["truth"])
         sub, t_sub = timed(read_submission, files["sub"])
         _, t_sub_text = timed(read_submission, files["sub"], False)
         known = dict(zip(truth.track_uri, truth.artist_uri))
         known.update(zip(challenge.seeds.track_uri.tolist(), challenge.seeds.artist_uri.tolist()))
-        extra, t_mpd = timed(evaluate.artist_map, folder / "mpd", {u for u in sub.uris if u not in known})
+        extra, t_mpd = timed(track_artists, folder / "mpd", {u for u in sub.uris if u not in known})
         artists = known | extra
         assert not (set(sub.uris) - set(artists)), "bench data: MPD does not cover the recommendations"
 
         fast = []
         for _ in range(3):
-            per, t = timed(evaluate.score, sub, challenge, truth, artists)
+            per, t = timed(score, sub, challenge, truth, artists)
             fast.append(t)
         ref, t_ref = timed(reference_scores, sub, challenge, truth, artists)
         got = np.stack([per["r_precision"], per["ndcg"], per["clicks"]], axis=1)
@@ -175,7 +176,7 @@ def main() -> None:
         "| step | seconds | speed vs the reference (>1 = faster) |",
         "|---|---|---|",
         f"| scoring, plain-Python reference (sets and loops) | {t_ref:.2f} | 1.0x |",
-        f"| scoring, `evaluate.score` (uris to ids, matrices, `common.metrics`), best of 3 | {min(fast):.2f} | "
+        f"| scoring, `submission.score` (uris to ids, matrices, `common.metrics`), best of 3 | {min(fast):.2f} | "
         f"{t_ref / min(fast):.1f}x |",
         f"| of which `common.metrics.playlist_metrics`, best of 3 | {min(core):.2f} | {t_ref / min(core):.1f}x |",
         f"| read challenge set | {t_ch:.2f} | |",
@@ -215,19 +216,19 @@ def _writer_timing(folder: Path, challenge, seed_ids: list[np.ndarray]) -> tuple
 
 
 def _core_inputs(sub, challenge, truth, artists):
-    """The integer inputs `evaluate.score` hands to `common.metrics`, rebuilt to time the core alone."""
+    """The integer inputs `submission.score` hands to `common.metrics`, rebuilt to time the core alone."""
+    import submission.score as scoring
     captured = {}
 
     def spy(rec, rec_artist, g, ga):
         captured.update(rec=rec, rec_artist=rec_artist, g=g, ga=ga)
         return playlist_metrics(rec, rec_artist, g, ga)
 
-    original = evaluate.playlist_metrics
-    evaluate.playlist_metrics = spy
+    scoring.playlist_metrics = spy
     try:
-        evaluate.score(sub, challenge, truth, artists)
+        score(sub, challenge, truth, artists)
     finally:
-        evaluate.playlist_metrics = original
+        scoring.playlist_metrics = playlist_metrics
     return captured["rec"], captured["rec_artist"], captured["g"], captured["ga"]
 
 

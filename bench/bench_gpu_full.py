@@ -5,8 +5,8 @@ cost of a step depends on the shapes and the number of nonzeros, not on what the
     python bench/bench_gpu_full.py [--scale 1] [--updates 200] [--device auto]
 
 At --scale 1: 1M training playlists of mean length ~66 (lengths 5..250) over the full MPD's
-catalogue, 2,262,292 tracks and 295,860 artists (2.56M outputs: configs/full_mpd.toml's
-dense_memory_mb admits all of them, where MMCF's min counts kept ~700K), with a Zipf-like track
+catalogue, 2,262,292 tracks and 295,860 artists (2.56M outputs: the whole catalogue, an upper
+bound for configs/full_mpd.toml, whose MMCF min counts keep ~770K), with a Zipf-like track
 popularity, hidden 256, batch 250 (DAE) / 150 (titles), 10,000 challenge playlists (1,000 per
 category) predicted to a top 500. The autoencoders' dense vocabulary is the whole random catalogue,
 and the peak GPU memory is set against full_mpd.toml's dense budget.
@@ -161,7 +161,7 @@ def bench_dae(train: PlaylistSet, cfg: MMCFConfig, n: int, device: torch.device)
     rows = []
     for i, scheme in enumerate(cfg.schemes):
         batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (i, 0))
-        for phase in ["tied", "untied"] if scheme.untied else ["tied"]:
+        for phase in ["tied", "untied"] if scheme.untied_epochs else ["tied"]:
             for bf16 in precisions:
                 model = fresh_model(train, cfg, phase == "tied", device)
                 reset_peak(device)
@@ -179,7 +179,7 @@ def bench_dae(train: PlaylistSet, cfg: MMCFConfig, n: int, device: torch.device)
 def bench_predict(train: PlaylistSet, cfg: MMCFConfig, challenge: PlaylistSet, vocab: Vocab,
                   device: torch.device) -> dict:
     """Seconds for `predict` on the challenge-like set, with one untied model per scheme."""
-    models = {s.name: fresh_model(train, cfg, not s.untied, device).eval() for s in cfg.schemes}
+    models = {s.name: fresh_model(train, cfg, not s.untied_epochs, device).eval() for s in cfg.schemes}
     mm = MMCFModels(cfg=cfg, models=models, fingerprint=vocab.fingerprint, dense=whole_catalogue(train))
     predict(mm, challenge.subset(np.arange(min(500, len(challenge)))), vocab)  # warm-up
     reset_peak(device)
@@ -191,23 +191,23 @@ def bench_predict(train: PlaylistSet, cfg: MMCFConfig, challenge: PlaylistSet, v
     return {"seconds": time.perf_counter() - t0, "playlists": len(challenge), "peak_gb": peak_gb(device)}
 
 
-def bench_title(train: PlaylistSet, dae: DAE, n: int, device: torch.device) -> dict:
-    """ms per title-model update (charcnn.train._step: CNN encoder, hand-written dense gradient,
-    the frozen DAE's forward on the fed rows)."""
-    cfg = TitleConfig(train_scheme="x")
+def bench_title(train: PlaylistSet, dae_cfg: MMCFConfig, dae: DAE, n: int, device: torch.device) -> dict:
+    """ms per title-model update (charcnn.train._step: CNN encoder, hand-written dense gradient of the
+    full output layer, as on a GPU, the frozen DAE's forward on the fed rows)."""
+    cfg = TitleConfig(train_scheme="x", loss="full")
     n_out = train.tracks.shape[1] + train.artists.shape[1]
     torch.manual_seed(0)
     model = TitleModel(cfg, n_out).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-    batches = _Batches(train, np.arange(len(train)), cfg, 1.0, 0.5).period(0, WARMUP + n)
+    batches = _Batches(train, np.arange(len(train)), cfg, dae_cfg, model.encoder.out_dim, dae.hidden)
     chars = torch.from_numpy(np.ascontiguousarray(train.title_chars))
     model.train()
     reset_peak(device)
-    for u, b in enumerate(batches):
+    for u in range(WARMUP + n):
         if u == WARMUP:
             sync(device)
             start = time.perf_counter()
-        _step(model, model.encoder, opt, dae.forward_sparse, chars, b, cfg, device)
+        _step(model, model.encoder, opt, dae, chars, batches.batch(u), cfg, device)
     sync(device)
     return {"ms": 1000 * (time.perf_counter() - start) / n, "peak_gb": peak_gb(device)}
 
@@ -246,7 +246,7 @@ def main() -> None:
     p = bench_predict(train, cfg, challenge, vocab, device)
     print(f"\nPrediction (4 schemes routed by category, top 500): {p['playlists']:,} playlists in "
           f"{p['seconds']:.1f} s ({p['playlists'] / p['seconds']:,.0f} playlists/s), peak GPU {p['peak_gb']:.2f} GB.")
-    title = bench_title(train, fresh_model(train, cfg, True, device).eval(), args.updates, device)
+    title = bench_title(train, cfg, fresh_model(train, cfg, True, device).eval(), args.updates, device)
     print(f"\nTitle model (CNN, batch 150, fp32): {title['ms']:.2f} ms / update, "
           f"{title['ms'] * len(train) / 150 / 60000:.2f} min per epoch, peak GPU {title['peak_gb']:.2f} GB.")
     budget_mb = load_pipeline_config(ROOT / "configs" / "full_mpd.toml").mmcf.dense_memory_mb

@@ -20,9 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baselines.models import ArtistKNN, BaselineConfig, ItemKNN, Popularity  # noqa: E402
 from common.topk import batched_topk, cores  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
+from sources.artist_knn import ArtistKNN  # noqa: E402
+from sources.item_knn import ItemKNN  # noqa: E402
+from sources.sparse import BaselineConfig, Popularity  # noqa: E402
 
 
 def main() -> None:

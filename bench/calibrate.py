@@ -29,11 +29,12 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.cli import run_cli  # noqa: E402
-from common.errors import PipelineError  # noqa: E402
 from common.io import atomic_path  # noqa: E402
 from common.metrics import playlist_metrics  # noqa: E402
 from preprocess import synthetic  # noqa: E402
-from preprocess.mpd import load_json, playlists_to_slice, slice_files  # noqa: E402
+from preprocess.corpus import scan  # noqa: E402
+from preprocess.slices import load_json  # noqa: E402
+from preprocess.synthetic.arrays import distinct_per_row  # noqa: E402
 from preprocess.titles import normalize_title  # noqa: E402
 
 log = logging.getLogger("calibrate")
@@ -91,25 +92,15 @@ def from_generator(n_playlists: int, seed: int, config: synthetic.SynthConfig = 
 
 
 def from_folder(folder: Path) -> Columns:
-    """Reads with the project's validating reader; uris become ints through one dict per kind."""
-    cols = Columns()
-    ids: dict[str, dict[str, int]] = {"track": {}, "artist": {}, "album": {}}
-    for i, path in enumerate(slice_files(folder)):
-        data = load_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
-            raise PipelineError(f"{path}: expected an object with a 'playlists' list")
-        sl = playlists_to_slice(path, data["playlists"], require_num_tracks=True)
-        cols.lengths.append(np.diff(sl.indptr))
-        for kind, uris, out in (("track", sl.track_uri, cols.track), ("artist", sl.artist_uri, cols.artist),
-                                ("album", sl.album_uri, cols.album)):
-            uniq, inv = np.unique(uris, return_inverse=True)  # (the sorting path: hashing is slow here)
-            table = ids[kind]
-            out.append(np.array([table.setdefault(u, len(table)) for u in uniq.tolist()], dtype=np.int64)[inv])
-        cols.names.extend(sl.name)
-        cols.described.append(np.array([bool(p.get("description")) for p in data["playlists"]]))
-        cols.collaborative.append(np.array([p.get("collaborative") == "true" for p in data["playlists"]]))
-        if i % 100 == 99:
-            log.info("read %d slices", i + 1)
+    """Read with the pipeline's own validating reader, whose uris are already dense ids; the
+    description and collaborative flags, which the pipeline never reads, come from the JSON."""
+    corpus = scan(folder)
+    cols = Columns(lengths=[corpus.lengths], track=[corpus.track], artist=[corpus.track_artist[corpus.track]],
+                   album=[corpus.track_album[corpus.track]], names=list(corpus.name))
+    for path in corpus.files:
+        playlists = load_json(path)["playlists"]
+        cols.described.append(np.array([bool(p.get("description")) for p in playlists]))
+        cols.collaborative.append(np.array([p.get("collaborative") == "true" for p in playlists]))
     return cols
 
 
@@ -120,7 +111,7 @@ def figures(cols: Columns) -> dict:
     pl = np.repeat(np.arange(n_pl), lengths)
     t_uniq, t_inv, t_count = np.unique(track, return_inverse=True, return_counts=True)
     a_uniq, a_count = np.unique(artist, return_counts=True)
-    distinct_t = _distinct_per_row(pl, t_inv, n_pl)
+    distinct_t = distinct_per_row(pl, t_inv, n_pl)
     key = np.sort(pl * len(t_uniq) + t_inv)
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
@@ -133,10 +124,10 @@ def figures(cols: Columns) -> dict:
         "albums": len(np.unique(album, return_counts=True)[0]), "mean_length": lengths.mean(),
         "min_length": int(lengths.min()),
         "max_length": int(lengths.max()), "median_length": float(np.median(lengths)),
-        "min_artists": int(_distinct_per_row(pl, artist, n_pl).min()),
-        "min_albums": int(_distinct_per_row(pl, album, n_pl).min()),
-        "mean_artists": _distinct_per_row(pl, artist, n_pl).mean(),
-        "mean_albums": _distinct_per_row(pl, album, n_pl).mean(),
+        "min_artists": int(distinct_per_row(pl, artist, n_pl).min()),
+        "min_albums": int(distinct_per_row(pl, album, n_pl).min()),
+        "mean_artists": distinct_per_row(pl, artist, n_pl).mean(),
+        "mean_albums": distinct_per_row(pl, album, n_pl).mean(),
         "top_track_share": t_playlists.max() / n_pl, "top_artist_share": a_count.max() / n_e,
         "tracks_once": float(np.mean(t_count == 1)), "artists_once": float(np.mean(a_count == 1)),
         "tracks_ge5": int(np.sum(t_playlists >= 5)),
@@ -148,15 +139,6 @@ def figures(cols: Columns) -> dict:
         "adjacent_same_album": same_album.sum() / max(1, n_e - n_pl),
         "_matrix": (pl, t_inv, len(t_uniq), np.unique(artist, return_inverse=True)[1], cols.names, lengths),
     }
-
-
-def _distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Distinct values per row (sorting beats np.unique's hashing on wide int keys)."""
-    width = int(values.max(initial=0)) + 1
-    key = np.sort(rows * width + values)
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    return np.bincount(key[first] // width, minlength=n)
 
 
 def structure_check(f: dict, n_test: int = 1000, seed: int = 0) -> dict:
@@ -286,20 +268,16 @@ def _reference(n: int) -> dict[str, float | None]:
     }
 
 
-# figure key, label, format, why it may be off (for the >2x notes)
+# figure key, label, format
 _FIGURES = (
-    ("entries", "track entries", ",.0f", ""),
-    ("mean_length", "mean length", ".2f", ""),
-    ("tracks", "unique tracks", ",.0f", ""),
-    ("artists", "unique artists", ",.0f", ""),
-    ("albums", "unique albums", ",.0f", ""),
-    ("top_track_share", "top track: share of playlists", ".4f", ""),
-    ("top_artist_share", "top artist: share of entries", ".4f", ""),
-    ("tracks_once", "tracks seen once (share of unique tracks)", ".3f", ""),
-    ("artists_once", "artists seen once (share of unique artists)", ".3f", ""),
-    ("titles_raw", "unique raw titles", ",.0f", ""),
-    ("titles_norm", "unique normalised titles", ",.0f", ""),
-    ("described", "playlists with a description", ".4f", ""),
+    ("entries", "track entries", ",.0f"), ("mean_length", "mean length", ".2f"),
+    ("tracks", "unique tracks", ",.0f"), ("artists", "unique artists", ",.0f"), ("albums", "unique albums", ",.0f"),
+    ("top_track_share", "top track: share of playlists", ".4f"),
+    ("top_artist_share", "top artist: share of entries", ".4f"),
+    ("tracks_once", "tracks seen once (share of unique tracks)", ".3f"),
+    ("artists_once", "artists seen once (share of unique artists)", ".3f"),
+    ("titles_raw", "unique raw titles", ",.0f"), ("titles_norm", "unique normalised titles", ",.0f"),
+    ("described", "playlists with a description", ".4f"),
 )
 _OURS_ONLY = (
     ("median_length", "median length", ".0f"), ("tracks_ge5", "tracks in >= 5 playlists", ",.0f"),
@@ -310,12 +288,12 @@ _OURS_ONLY = (
 )
 
 
-def report(runs: list[tuple[dict, dict]], source: str, seconds: float, why: dict[str, str]) -> str:
+def report(runs: list[tuple[dict, dict]], source: str, seconds: float) -> str:
     """Markdown: every figure for every size, beside the MPD's, with a note on each >2x gap."""
     head = "| figure | " + " | ".join(f"synthetic {f['playlists']:,d} | MPD | ratio" for f, _ in runs) + " |"
     rule = "|---|" + "---|---|---|" * len(runs)
     rows, notes = [], []
-    for key, label, fmt, _ in _FIGURES:
+    for key, label, fmt in _FIGURES:
         cells = []
         for f, _ in runs:
             ref = _reference(f["playlists"])[key]
@@ -327,8 +305,7 @@ def report(runs: list[tuple[dict, dict]], source: str, seconds: float, why: dict
             off = not 0.5 <= ratio <= 2.0
             cells.append(f"{format(ours, fmt)} | {format(ref, fmt)} | {ratio:.2f}{' **off >2x**' if off else ''}")
             if off:
-                notes.append(f"- **{label}** at {f['playlists']:,d} playlists ({ratio:.2f}x): "
-                             f"{why.get(key, 'not explained yet.')}")
+                notes.append(f"- **{label}** at {f['playlists']:,d} playlists ({ratio:.2f}x).")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     rows.append("| min / max length | " + " | ".join(
         f"{f['min_length']} / {f['max_length']} | 5 / 250 | " for f, _ in runs) + " |")
@@ -348,7 +325,7 @@ def report(runs: list[tuple[dict, dict]], source: str, seconds: float, why: dict
         title_rows.append(f"| {title} | {ours:,.0f} | {count:,d} | {ratio:.2f}{' **off >2x**' if off else ''} |")
         if off:
             notes.append(f"- title **{title}** ({ratio:.2f}x): its count comes from the taste's naming "
-                         "chance and vocabulary weight in preprocess/synthetic.py.")
+                         "chance and vocabulary weight in preprocess/synthetic/.")
     ours_top = ", ".join(f"{t!r} {c * 1_000_000 / n:,.0f}" for t, c in f_big["top_titles"][:25])
 
     check_rows = []
@@ -432,16 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         runs.append((f, structure_check(f, args.test, args.seed)))
         f.pop("_matrix")
     source = f"MPD slices in {args.mpd}" if args.mpd else \
-        f"preprocess/synthetic.py, profile {args.profile}, seed {args.seed}"
-    text = report(runs, source, time.perf_counter() - t0, WHY_OFF)
+        f"preprocess.synthetic, profile {args.profile}, seed {args.seed}"
+    text = report(runs, source, time.perf_counter() - t0)
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)
     print(text)
     return 0
 
-
-# A sentence per figure that can be off from the MPD by more than 2x, and why.
-WHY_OFF: dict[str, str] = {}
 
 
 if __name__ == "__main__":

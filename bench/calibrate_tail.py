@@ -39,17 +39,19 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
 
-from baselines.models import BaselineConfig, Popularity, TitlePopularity, recommend  # noqa: E402
-from common.sparse import binary  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from common.errors import PipelineError  # noqa: E402
+from common.sparse import binary  # noqa: E402
+from common.topk import fill_from_order  # noqa: E402
 from preprocess import synthetic  # noqa: E402
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab  # noqa: E402
 from preprocess.build import BuildConfig, build  # noqa: E402
 from preprocess.challenge import make_challenge  # noqa: E402
-from preprocess.mpd import load_json, slice_files  # noqa: E402
+from preprocess.slices import load_json, slice_files  # noqa: E402
 from preprocess.titles import normalize_title  # noqa: E402
 from report.evaluation import attach_truth, evaluate_ids  # noqa: E402
+from sources.sparse import BaselineConfig, Popularity, recommend  # noqa: E402
+from sources.title_popularity import TitlePopularity  # noqa: E402
 
 K = 500
 FACTORS = (32, 64, 128, 256)
@@ -70,22 +72,17 @@ REAL: dict[str, float] = {
 ROWS = (
     ("train_playlists", "training playlists", ",.0f"),
     ("train_entries", "training entries (distinct per playlist)", ",.0f"),
-    ("train_tracks", "distinct training tracks", ",.0f"),
-    ("train_tracks_ge5", "tracks in >= 5 training playlists", ",.0f"),
+    ("train_tracks", "distinct training tracks", ",.0f"), ("train_tracks_ge5", "tracks in >= 5 training playlists", ",.0f"),
     ("train_once", "share of training tracks seen once", ".3f"),
-    ("seen_1", "withheld entries seen in training >= 1", ".3f"),
-    ("seen_2", "withheld entries seen in training >= 2", ".3f"),
-    ("seen_5", "withheld entries seen in training >= 5", ".3f"),
+    *((f"seen_{k}", f"withheld entries seen in training >= {k}", ".3f") for k in (1, 2, 5)),
     *((f"als_{f}_{m}", f"ALS {f}: {label}", fmt) for f in FACTORS
       for m, label, fmt in (("r_precision", "R-precision", ".3f"), ("ndcg", "NDCG", ".3f"),
                             ("clicks", "clicks", ".2f"))),
-    ("als_gain_r_precision", "ALS R-precision 256 / 32", ".3f"),
-    ("als_gain_clicks", "ALS clicks 256 / 32", ".3f"),
+    ("als_gain_r_precision", "ALS R-precision 256 / 32", ".3f"), ("als_gain_clicks", "ALS clicks 256 / 32", ".3f"),
     ("title_only_r_precision", "title popularity, title-only: R-precision", ".3f"),
     ("titles_distinct", "distinct normalised titles per playlist", ".3f"),
     ("titles_unique", "playlists whose normalised title no other has", ".3f"),
-    ("titles_top10", "playlists named by the 10 most common titles", ".3f"),
-    ("titles_top100", "playlists named by the 100 most common titles", ".3f"),
+    *((f"titles_top{k}", f"playlists named by the {k} most common titles", ".3f") for k in (10, 100)),
     ("titles_words", "words per normalised title", ".2f"),
     ("titles_foreign", "titles with emoji or non-Latin characters", ".3f"),
 )
@@ -138,19 +135,8 @@ def als_lists(model: AlternatingLeastSquares, test: PlaylistSet, pop: Popularity
     warm = np.flatnonzero(np.diff(seeds.indptr) > 0)
     if len(warm):
         ids[warm], _ = model.recommend(warm, seeds[warm], N=K, recalculate_user=True, filter_already_liked_items=True)
-    return fill(ids, recommend(pop, test, k=K)[0])
-
-
-def fill(ids: np.ndarray, backup: np.ndarray) -> np.ndarray:
-    """Each row's valid ids, then the backup's ids not already there, cut to K (-1 = empty)."""
-    both = np.concatenate([ids, backup], axis=1).astype(np.int64)
-    order = np.argsort(both, axis=1, kind="stable")
-    ranked = np.take_along_axis(both, order, axis=1)
-    repeat = np.zeros(both.shape, dtype=bool)
-    np.put_along_axis(repeat, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
-    keep = (both >= 0) & ~repeat
-    first = np.argsort(~keep, axis=1, kind="stable")[:, :K]
-    return np.where(np.take_along_axis(keep, first, axis=1), np.take_along_axis(both, first, axis=1), -1)
+    fill_from_order(ids, np.zeros(ids.shape, dtype=np.float32), seeds, pop.order())
+    return ids
 
 
 def als_curve(train: sp.csr_matrix, test: PlaylistSet, vocab: Vocab, pop: Popularity, threads: int) -> dict:

@@ -11,7 +11,9 @@
 #   echo /.whl/ >> .git/info/exclude
 #   .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux2014_x86_64 -d .whl msgspec==0.23.0
-# BENCH_ARGS and DEVICE pass through to the two checks (tests/test_bench_scripts.py runs this on CPU).
+# BENCH_ARGS and DEVICE pass through to the two checks. WORK names the run's folder (default: a new
+# temporary one); a finished run there is resumed, its stages skipped: tests/test_bench_scripts.py runs
+# this on CPU against a copy of its smoke run, so that it pays for the pipeline once per session.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: bash bench/gpu_lease.sh OUT_DIR [CONFIG]}"
@@ -31,7 +33,7 @@ BENCH_ARGS="${BENCH_ARGS:---updates 100}" bash bench/gpu_full.sh "$out" > /dev/n
 rc_full=$?
 echo "gpu_full: exit $rc_full, $(( $(date +%s) - start )) s"
 left=$(( budget - ($(date +%s) - start) ))
-work=$(mktemp -d)  # the run's folder stays here: only the reports go to OUT_DIR, whose files come back
+work="${WORK:-$(mktemp -d)}"  # the run stays here: only the reports go to OUT_DIR, whose files come back
 if [ "$left" -ge 30 ]; then
   LIMIT_S="$left" bash bench/gpu_pipeline.sh "$work" "$config" > /dev/null
   rc_pipe=$?

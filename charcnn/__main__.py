@@ -1,18 +1,20 @@
-"""`python -m charcnn`: train MMCF's title model against frozen autoencoders, then compare the
-autoencoder alone with autoencoder + title model on every validation category.
+"""The title model stage: train the title model (character CNN or LSTM) on the mixed output of MMCF
+with the autoencoders frozen, selected on the validation playlists into OUT/model, refit on every
+playlist into OUT/refit (run.py's layout: OUT = RUN/charcnn), print validation metrics and compare
+the autoencoder alone with autoencoder + title model on every validation category. An interrupted
+run resumes.
 
 `torchrun --nproc_per_node=N -m charcnn ...` trains data-parallel over N processes (one per
 GPU, common/distributed.py); rank 0 writes the model, compares and prints.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from charcnn.train import compare_on_val
 from common import distributed
-from common.cli import run_cli
+from common.cli import run_cli, stage_parser
 from common.device import resolve_device
 from common.io import write_json
 from mmcf.predict import load_models
@@ -24,17 +26,8 @@ log = logging.getLogger("charcnn")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m charcnn", description=(
-        "The title model stage: train the title model (character CNN or LSTM) on the mixed output of MMCF with "
-        "the autoencoders frozen, selected on the validation playlists into OUT/model, refit on every playlist "
-        "into OUT/refit (run.py's layout: OUT = RUN/charcnn), and print validation metrics. An interrupted "
-        "run resumes."))
-    ap.add_argument("--artifacts", required=True, help="folder written by python -m preprocess.build (RUN/artifacts)")
+    ap = stage_parser("python -m charcnn", __doc__.split("\n\n")[0], "RUN/charcnn")
     ap.add_argument("--dae", required=True, type=Path, help="the autoencoder stage folder (RUN/mmcf)")
-    ap.add_argument("--out", required=True, type=Path, help="the stage folder (RUN/charcnn)")
-    ap.add_argument("--config", help="pipeline TOML (defaults without it)")
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                    help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
     args = ap.parse_args(argv)
     cfg = load_pipeline_config(args.config)
     art = load_artifacts(args.artifacts)

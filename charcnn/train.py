@@ -1,15 +1,25 @@
-"""Training of the title model on MMCF's mixed output, with the autoencoder frozen.
+"""Training of the title model on MMCF's mixed output, with the autoencoder frozen, as the published
+code trains it.
 
-Each batch imitates a challenge playlist: the first U(0, seed_frac_max) of the playlist is the
-seed part, the frozen autoencoder sees it almost fully hidden (input keep 0.01), and the loss is
-the autoencoder's weighted BCE on p = w_t * title + w_p * dae against the full track + artist
-vector, so the title model learns to carry playlists the autoencoder knows little about.
-Every `eval_every` updates ("a period") the model is scored on the title-heavy validation
-categories and the weights are kept only if R-precision improved; a checkpoint after each
-period lets a killed run resume where it stopped and end with the same weights.
+Each batch imitates a challenge playlist the autoencoder knows little about: every entry of the
+whole playlist (its tracks at track_weight, its artists at artist_weight) is fed to the frozen
+autoencoder with probability input_keep (0.01), the autoencoder's hidden dropout stays on as in its
+own training, and the loss is the autoencoder's weighted BCE on p = w_t * title + w_p * dae against
+the full track + artist vector, w_t = 1 / (1 + c) with c the sum of the fed weights (as at
+inference, mmcf.predict.encode_inputs). Most rows get nothing fed and train the title alone.
+
+Training length follows the data: `epochs` passes of ceil(titled playlists / batch) updates, one
+validation check on the title-heavy categories per epoch, the best epoch's weights kept, an optional
+time budget; a checkpoint after each epoch lets a killed run resume where it stopped and end with
+the same weights (every draw of update u is a pure function of (seed, u)).
+
+On the CPU ("sampled" loss) an update scores only some output columns, as the autoencoder's does
+(mmcf.train.Batcher): the batch's positives and the most frequent items whole, plus uniform draws
+from the rest reweighted to an unbiased estimate of the full loss; both the title model's dense
+layer and the frozen autoencoder's output are computed at those columns only.
 
 Several processes (torchrun, common/distributed.py): every rank draws the same global batch and
-the same title dropout noise, and trains on its shard of the rows. The encoder runs under
+the same dropout noise, and trains on its shard of the rows. The encoder runs under
 DistributedDataParallel; the dense layer's hand-written gradient is summed with an explicit
 all_reduce. Rank 0 validates and writes; the others receive its score, so patience and model
 selection agree everywhere.
@@ -33,13 +43,16 @@ from charcnn.model import TitleModel
 from common import distributed, trainer
 from common.config import to_dict
 from common.device import resolve_device
+from common.epochs import EpochStream
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize, validation_rows
 from common.sparse import column_counts, popularity_order
-from mmcf.mixing import DaeFn, mmcf_lists, usable_title
+from mmcf.config import MMCFConfig
+from mmcf.mixing import mixing_weights, mmcf_lists, usable_title
+from mmcf.model import DAE, Bag
 from mmcf.predict import MMCFModels, check_vocab, predict
-from mmcf.train import item_frequency, use_bf16
+from mmcf.train import item_frequency, updates_per_epoch, use_bf16
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
 
 log = logging.getLogger("charcnn")
@@ -51,12 +64,13 @@ HISTORY_FILE = "history.json"
 
 
 def mixed_bce(z: torch.Tensor, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
-              pos: torch.Tensor, neg_weight: float) -> torch.Tensor:
-    """-sum[y log p + neg_weight (1 - y) log(1 - p)], batch mean, for p = w_t sigmoid(z) + w_p d.
+              pos: torch.Tensor, neg_weight: float, col_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """-sum[y log p + neg_weight s (1 - y) log(1 - p)], batch mean, for p = w_t sigmoid(z) + w_p d.
 
     The plain autograd formulation, which the tests hold `head_grad_` to. Worked in log space
     (log p = logaddexp(log w_t + logsigmoid(z), log w_p + log d)) so saturated sigmoids keep
-    their gradient; pos holds the flat indices of the y = 1 entries; d None means w_p = 0.
+    their gradient; pos holds the flat indices of the y = 1 entries; d None means w_p = 0;
+    col_scale: s, the weight of each column's y = 0 terms (None: 1, the full loss).
     """
     lt = torch.log(w_t)[:, None]
     log1mp = -F.softplus(z) + lt
@@ -65,27 +79,32 @@ def mixed_bce(z: torch.Tensor, d: torch.Tensor | None, w_t: torch.Tensor, w_p: t
         lp = torch.log(w_p)[:, None]  # -inf on rows without autoencoder weight: logaddexp ignores them
         log1mp = torch.logaddexp(log1mp, lp + torch.log1p(-d))
         logp_pos = torch.logaddexp(logp_pos, (lp + torch.log(d)).reshape(-1)[pos])
-    pos_term = (logp_pos - neg_weight * log1mp.reshape(-1)[pos]).sum()
-    return -(neg_weight * log1mp.sum() + pos_term) / z.shape[0]
+    scale = torch.ones(z.shape[1], dtype=z.dtype, device=z.device) if col_scale is None else col_scale.to(z.dtype)
+    pos_term = (logp_pos - neg_weight * scale[pos % z.shape[1]] * log1mp.reshape(-1)[pos]).sum()
+    return -(neg_weight * (log1mp * scale).sum() + pos_term) / z.shape[0]
 
 
 @torch.no_grad()
 def head_grad_(z: torch.Tensor, n_plain: int, d: torch.Tensor | None, w_t: torch.Tensor, w_p: torch.Tensor,
-               pos_r: torch.Tensor, pos_c: torch.Tensor, neg_weight: float) -> float:
-    """Overwrite the logits z [B, N] with dL/dz of `mixed_bce` and return the loss.
+               pos_r: torch.Tensor, pos_c: torch.Tensor, neg_weight: float,
+               col_scale: torch.Tensor | None = None) -> float:
+    """Overwrite the logits z [B, C] with dL/dz of `mixed_bce` and return the loss.
 
-    Rows [:n_plain] are title only (w_t = 1, w_p = 0): there dL/dz = a s at negatives and s - 1
-    at positives (a = neg_weight, s = sigmoid(z)), a dense sigmoid plus a sparse correction.
-    Rows [n_plain:] mix in the autoencoder's d [B - n_plain, N]: dL/dz = a w_t s (1 - s) / (1 - p)
-    at negatives and -w_t s (1 - s) / p at positives, the ratios taken in log space. Written by
-    hand because autograd would keep half a dozen [B, N] temporaries alive for this one layer.
+    Rows [:n_plain] are title only (w_t = 1, w_p = 0): there dL/dz = a s_j sigmoid(z) at negatives
+    and sigmoid(z) - 1 at positives (a = neg_weight, s_j = col_scale of column j, 1 when None), a
+    dense sigmoid plus a sparse correction. Rows [n_plain:] mix in the autoencoder's d
+    [B - n_plain, C]: dL/dz = a s_j w_t q (1 - q) / (1 - p) at negatives and -w_t q (1 - q) / p at
+    positives (q = sigmoid(z)), the ratios taken in log space. Written by hand because autograd
+    would keep half a dozen [B, C] temporaries alive for this one layer.
     """
     a, n_rows = neg_weight, z.shape[0]
+    s = torch.ones(z.shape[1], dtype=z.dtype, device=z.device) if col_scale is None else col_scale.to(z.dtype)
     zp = z[pos_r, pos_c]
+    sp_ = s[pos_c]
     plain_pos = pos_r < n_plain
     zp_plain = zp[plain_pos]
-    neg_part = sum(F.softplus(z[i:min(i + _CHUNK, n_plain)]).sum() for i in range(0, n_plain, _CHUNK))
-    loss = float(a * neg_part + (F.softplus(-zp_plain) - a * F.softplus(zp_plain)).sum())
+    neg_part = sum((F.softplus(z[i:min(i + _CHUNK, n_plain)]) * s).sum() for i in range(0, n_plain, _CHUNK))
+    loss = float(a * neg_part + (F.softplus(-zp_plain) - a * sp_[plain_pos] * F.softplus(zp_plain)).sum())
     g_pos = torch.empty_like(zp)
     g_pos[plain_pos] = torch.sigmoid(zp_plain) - 1.0
     if n_plain < n_rows:
@@ -95,12 +114,12 @@ def head_grad_(z: torch.Tensor, n_plain: int, d: torch.Tensor | None, w_t: torch
         r, c = pos_r[~plain_pos] - n_plain, pos_c[~plain_pos]
         zpm = zp[~plain_pos]
         logp = torch.logaddexp(lt[r, 0] - F.softplus(-zpm), lp[r, 0] + torch.log(d[r, c]))
-        loss += float(-a * log1mp.sum() + (-logp + a * log1mp[r, c]).sum())
-        # s (1 - s) / p = sigmoid(z) exp(logsigmoid(-z) - log p)
+        loss += float(-a * (log1mp * s).sum() + (-logp + a * sp_[~plain_pos] * log1mp[r, c]).sum())
+        # q (1 - q) / p = sigmoid(z) exp(logsigmoid(-z) - log p)
         g_pos[~plain_pos] = -w_t[n_plain:][r] * torch.sigmoid(zpm) * torch.exp(-F.softplus(zpm) - logp)
-        zm.copy_(a * lt.exp() * torch.sigmoid(zm) * torch.exp(-F.softplus(zm) - log1mp))
+        zm.copy_(a * s * lt.exp() * torch.sigmoid(zm) * torch.exp(-F.softplus(zm) - log1mp))
     zpl = z[:n_plain]
-    torch.sigmoid(zpl, out=zpl).mul_(a)
+    torch.sigmoid(zpl, out=zpl).mul_(s).mul_(a)
     z[pos_r, pos_c] = g_pos
     z.div_(n_rows)
     return loss / n_rows
@@ -109,56 +128,96 @@ def head_grad_(z: torch.Tensor, n_plain: int, d: torch.Tensor | None, w_t: torch
 @dataclass
 class _Batch:
     rows: np.ndarray  # training playlist indices; rows[:n_plain] have nothing fed to the autoencoder
-    x: sp.csr_matrix  # the autoencoder's (corrupted, weighted) input
-    c: np.ndarray  # weighted seed count fed to the autoencoder
+    x: sp.csr_matrix  # the autoencoder's input: the fed entries at their weights, rows summing to 1
+    c: np.ndarray  # float32: the sum of the fed weights (tracks and artists) before that normalisation
+    w_t: np.ndarray  # float32: the title's mixing weight u / (u + c), u = 1
     n_plain: int
-    pos_r: np.ndarray  # coordinates of the target's positives
+    pos_r: np.ndarray  # coordinates of the target's positives (pos_c: positions in cols when sampled)
     pos_c: np.ndarray
+    title_noise: np.ndarray | None  # float32 [B, title dims]: the title vector's scaled dropout mask
+    dae_mask: np.ndarray  # float32 [B, hidden]: the frozen autoencoder's scaled hidden dropout mask
+    cols: np.ndarray | None = None  # sampled loss: the output columns this update scores
+    col_scale: np.ndarray | None = None  # ... and the weight of each one's y = 0 terms
 
     def rows_between(self, lo: int, hi: int) -> "_Batch":
         """Rows lo..hi-1, renumbered from 0: one process's shard of a batch drawn whole (the
-        title-only rows stay one leading block)."""
+        title-only rows stay one leading block; every shard scores the same columns)."""
         if lo == 0 and hi == len(self.rows):
             return self
         a, b = np.searchsorted(self.pos_r, [lo, hi])
-        return _Batch(self.rows[lo:hi], self.x[lo:hi], self.c[lo:hi], min(max(self.n_plain - lo, 0), hi - lo),
-                      self.pos_r[a:b] - lo, self.pos_c[a:b])
+        return dataclasses.replace(
+            self, rows=self.rows[lo:hi], x=self.x[lo:hi], c=self.c[lo:hi], w_t=self.w_t[lo:hi],
+            n_plain=min(max(self.n_plain - lo, 0), hi - lo), pos_r=self.pos_r[a:b] - lo, pos_c=self.pos_c[a:b],
+            title_noise=None if self.title_noise is None else self.title_noise[lo:hi], dae_mask=self.dae_mask[lo:hi])
 
 
 class _Batches:
-    """Training batches of one period, drawn from a generator seeded by (seed, period) so a
-    resumed run draws exactly what an uninterrupted one would have drawn."""
+    """The training batches: update u's is a pure function of (seed, u), so a resumed run draws
+    exactly what an uninterrupted one would have drawn.
 
-    def __init__(self, train: PlaylistSet, rows: np.ndarray, cfg: TitleConfig, track_weight: float,
-                 artist_weight: float):
-        self.train, self.rows, self.cfg = train, rows, cfg
-        self.track_weight, self.artist_weight = track_weight, artist_weight
-        self.n_tracks = train.tracks.shape[1]
-        self.target = sp.hstack([train.tracks, train.artists], format="csr")
+    Its rows are consecutive slices of a stream of per-epoch permutations of the titled training
+    playlists (every batch full; an epoch is ceil(playlists / batch) updates); its dropout masks
+    (the title vector's, the frozen autoencoder's hidden layer's) are drawn for the whole global
+    batch, so every process count trains on the same noise. head (sampled loss only): the
+    output columns every update scores whole, None for the full loss."""
 
-    def period(self, period: int, n_updates: int):
-        rng = np.random.default_rng([self.cfg.seed, period])
-        need = n_updates * self.cfg.batch
-        perm = np.concatenate([rng.permutation(self.rows) for _ in range(-(-need // len(self.rows)))])[:need]
-        for i in range(n_updates):
-            yield self._batch(perm[i * self.cfg.batch:(i + 1) * self.cfg.batch], rng)
+    def __init__(self, train: PlaylistSet, rows: np.ndarray, cfg: TitleConfig, dae_cfg: MMCFConfig,
+                 title_dims: int, dae_hidden: int, head: np.ndarray | None = None):
+        self.rows, self.cfg, self.head = rows, cfg, head
+        self.items = sp.hstack([train.tracks, train.artists], format="csr")
+        n_tracks = train.tracks.shape[1]
+        self.weight = np.where(np.arange(self.items.shape[1]) < n_tracks, dae_cfg.track_weight,
+                               dae_cfg.artist_weight).astype(np.float32)
+        self.hidden, self.hidden_keep, self.title_dims = dae_hidden, dae_cfg.hidden_keep, title_dims
+        self.per_epoch = updates_per_epoch(len(rows), cfg.batch)
+        self.stream = EpochStream(self.rows, cfg.batch, [cfg.seed, 0])
 
-    def _batch(self, rows: np.ndarray, rng: np.random.Generator) -> _Batch:
-        t = self.train
-        cut = np.floor(rng.random(len(rows)) * self.cfg.seed_frac_max * t.num_tracks[rows]).astype(np.int64)
-        x = sp.hstack([t.tracks[rows], t.artists[rows]], format="csr").astype(np.float32)
-        r = np.repeat(np.arange(len(rows)), np.diff(x.indptr))
-        keep = (x.data <= cut[r]) & (rng.random(x.nnz) < self.cfg.input_keep)
-        x.data = np.where(x.indices < self.n_tracks, self.track_weight, self.artist_weight).astype(np.float32) * keep
-        x.eliminate_zeros()
-        c = np.asarray(x[:, :self.n_tracks].sum(axis=1)).ravel().astype(np.float32)
-        total = np.asarray(x.sum(axis=1)).ravel()  # rows sum to 1, as the autoencoder was trained
-        x.data /= np.repeat(np.where(total > 0, total, 1.0), np.diff(x.indptr)).astype(np.float32)
+    def batch(self, update: int) -> _Batch:
+        cfg = self.cfg
+        rows = self.stream.rows(update)
+        rng = np.random.default_rng([cfg.seed, 1, update])
+        sub = self.items[rows]
+        fed = rng.random(sub.nnz) < cfg.input_keep
+        x = sp.csr_matrix((self.weight[sub.indices] * fed, sub.indices.copy(), sub.indptr.copy()), shape=sub.shape)
+        x.eliminate_zeros()  # in place: the copies keep the target (sub) whole
+        c = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
+        x.data /= np.repeat(np.where(c > 0, c, 1.0), np.diff(x.indptr)).astype(np.float32)
         order = np.argsort(c > 0, kind="stable")  # title-only rows first: head_grad_ wants them as one block
-        rows, x, c = rows[order], x[order], c[order]
-        y = self.target[rows]
-        pos_r = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(y.indptr))
-        return _Batch(rows, x, c, int((c == 0).sum()), pos_r, y.indices.astype(np.int64))
+        rows, x, c, sub = rows[order], x[order], c[order], sub[order]
+        w_t, _ = mixing_weights(np.ones(len(rows), dtype=bool), c)
+        pos_r = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(sub.indptr))
+        noise = None
+        if cfg.keep_prob < 1:
+            noise = ((rng.random((len(rows), self.title_dims)) < cfg.keep_prob) / cfg.keep_prob).astype(np.float32)
+        mask = ((rng.random((len(rows), self.hidden)) < self.hidden_keep) / self.hidden_keep).astype(np.float32)
+        out = _Batch(rows, x, c, w_t, int((c == 0).sum()), pos_r, sub.indices.astype(np.int64), noise, mask)
+        if self.head is not None:
+            _columns(out, self.head, self.items.shape[1], cfg.negatives, rng)
+        return out
+
+
+def _columns(b: _Batch, head: np.ndarray, n_items: int, negatives: int, rng: np.random.Generator) -> None:
+    """The batch's scored columns, as the autoencoder's sampled loss picks them: its positives and
+    `head` whole (weight 1), `negatives` uniform draws from the rest each weighing rest / negatives
+    (times drawn), so the y = 0 terms estimate the full loss's without bias; the positives are
+    renumbered into the columns."""
+    whole = np.union1d(head, b.pos_c)
+    cols, scale = whole, np.ones(len(whole), dtype=np.float32)
+    rest = n_items - len(whole)
+    if rest > 0:
+        free = np.ones(n_items, dtype=bool)
+        free[whole] = False
+        pool = np.flatnonzero(free)
+        drawn, times = np.unique(pool[rng.integers(0, rest, size=negatives)], return_counts=True)
+        cols = np.concatenate([whole, drawn])
+        scale = np.concatenate([scale, (times * rest / negatives).astype(np.float32)])
+    b.cols, b.col_scale = cols, scale
+    b.pos_c = np.searchsorted(whole, b.pos_c)
+
+
+def sampled_loss(cfg: TitleConfig, device: torch.device) -> bool:
+    """Whether the title model trains with the sampled loss ([charcnn] loss; "auto": on CPU only)."""
+    return cfg.loss == "sampled" or (cfg.loss == "auto" and device.type != "cuda")
 
 
 def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
@@ -168,8 +227,9 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     models: the frozen autoencoders (mmcf.predict.load_models); the `train_scheme` one is mixed
     in during training, all of them serve the validation lists. The title model's outputs are
     their dense vocabulary. refit_from: a title model folder selected on validation; then every
-    playlist (training + validation) trains it for the updates kept there, without validation
-    (pass the autoencoders refit the same way).
+    playlist (training + validation) trains it for the epochs kept there, without validation
+    (pass the autoencoders refit the same way). Epochs, not updates: every playlist makes longer
+    epochs than the training playlists did.
     """
     out_dir = Path(out_dir)
     dev = resolve_device(device)
@@ -185,56 +245,58 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     else:
         train, val = art.playlists("all"), None
         history = read_history(refit_from) if distributed.is_main() else None
-        cfg = dataclasses.replace(cfg, updates=selected_updates(distributed.broadcast_from_main(history), cfg))
+        cfg = dataclasses.replace(cfg, epochs=selected_epochs(distributed.broadcast_from_main(history), cfg,
+                                                              Path(refit_from) / HISTORY_FILE))
     rows = np.flatnonzero(usable_title(train) & (np.diff(train.tracks.indptr) > 0))
     if rows.size == 0:
         raise PipelineError(f"{art.folder / 'train.npz'}: no training playlist has a usable title")
     fill = popularity_order(column_counts(train.tracks))
     dense_train = models.dense.view(train)
     n_out = models.dense.n_items
-    dae = models.models[cfg.train_scheme].forward_sparse
-    key = _run_key(cfg, vocab, dae, dense_train)
-    batches = _Batches(dense_train, rows, cfg, models.cfg.track_weight, models.cfg.artist_weight)
-    chars_all = torch.from_numpy(np.ascontiguousarray(train.title_chars))
-
+    dae = models.models[cfg.train_scheme]
+    sampled = sampled_loss(cfg, dev)
+    key = _run_key(cfg, vocab, dae, models.cfg, dense_train, sampled)
+    freq = item_frequency(dense_train)
     bf16 = use_bf16(cfg.precision, dev)
     torch.manual_seed(cfg.seed)
     model = TitleModel(cfg, n_out)
     with torch.no_grad():  # start from popularity so the updates go to what the title adds
-        f = np.clip(item_frequency(dense_train), 1e-6, 1 - 1e-6)
+        f = np.clip(freq, 1e-6, 1 - 1e-6)
         model.dense.bias.copy_(torch.from_numpy(np.log(f / (1 - f)).astype(np.float32)))
     model.to(dev)
+    head = np.sort(np.argsort(-freq, kind="stable")[:cfg.head]) if sampled else None
+    batches = _Batches(dense_train, rows, cfg, models.cfg, model.encoder.out_dim, dae.hidden, head)
+    chars_all = torch.from_numpy(np.ascontiguousarray(train.title_chars))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # fused: a third of foreach's time on CPU
     distributed.broadcast_params(model)
     encoder = distributed.wrap_ddp(model.encoder, dev)
     validated = val is not None and len(val) > 0
-    log.info("title model (%s, %d outputs, %s) on %d titled training playlists, %s, %d updates on %s",
-             cfg.arch, n_out, "bf16" if bf16 else "fp32", rows.size,
-             f"{len(val)} validation playlists (categories {cfg.select_categories})" if val is not None
-             else "refit without validation", cfg.updates, dev)
-    periods: dict = {}  # the current period's batches
+    per_epoch = batches.per_epoch
+    log.info("title model (%s, %d outputs, %s, %s loss) on %d titled training playlists: %d epochs of %d updates, "
+             "%s, on %s", cfg.arch, n_out, "bf16" if bf16 else "fp32", "sampled" if sampled else "full", rows.size,
+             cfg.epochs, per_epoch, f"{len(val)} validation playlists (categories {cfg.select_categories})"
+             if val is not None else "refit without validation", dev)
 
     def step(u: int) -> float:
-        """Update u; each period of eval_every updates draws its batches and dropout from its own
-        seeds, so a run resumed at a check draws what an uninterrupted one would."""
-        period = u // cfg.eval_every
-        if u % cfg.eval_every == 0:
-            torch.manual_seed(cfg.seed * 1_000_003 + period + 1)  # dropout stream of this period
-            periods.clear()
-            periods[period] = iter(batches.period(period, min(cfg.eval_every, cfg.updates - u)))
-        return _step(model, encoder, opt, dae, chars_all, next(periods[period]), cfg, dev, bf16)
+        return _step(model, encoder, opt, dae, chars_all, batches.batch(u), cfg, dev, bf16)
 
-    loop = trainer.Loop(cfg.updates, cfg.eval_every, "title model", out_dir / CHECKPOINT_FILE, key,
-                        patience=cfg.patience)
+    loop = trainer.Loop(cfg.epochs * per_epoch, per_epoch, "title model", out_dir / CHECKPOINT_FILE, key,
+                        patience=cfg.patience, seconds=cfg.train_seconds)
     model.train()
     selection = trainer.run(loop, model, [opt], step, (lambda: {"r_precision": _validate(
         model, val, vocab, models, fill, cfg, dev)}) if validated else None, trainer.Selection())
+    history = selection.history
+    trained = history[-1]["update"] if history else 0
+    best = trainer.best_update(history)
+    log.info("title model: %d of %d epochs trained (%d updates an epoch), best epoch %s; %s", -(-trained // per_epoch),
+             cfg.epochs, per_epoch, "-" if best is None else -(-best // per_epoch), selection.stop_reason)
     if distributed.is_main():
         with atomic_path(out_dir / MODEL_FILE) as tmp:
             torch.save({"config": to_dict(cfg), "n_out": n_out, "fingerprint": vocab.fingerprint,
                         "state": selection.best_state, "val_r_precision": selection.best}, tmp)
-    history = selection.history
-    summary = {"arch": cfg.arch, "checks": len(history), "updates": history[-1]["update"] if history else 0,
+    summary = {"arch": cfg.arch, "checks": len(history), "updates": trained, "updates_per_epoch": per_epoch,
+               "epochs": -(-trained // per_epoch), "best_epoch": None if best is None else -(-best // per_epoch),
+               "stopped": selection.stop_reason, "loss": "sampled" if sampled else "full",
                "best_val_r_precision": selection.best if math.isfinite(selection.best) else None,
                "train_playlists": int(rows.size), "refit": refit_from is not None,
                "train_seconds": round(selection.train_seconds, 2), "history": history}
@@ -243,11 +305,16 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     return summary
 
 
-def selected_updates(history: dict, cfg: TitleConfig) -> int:
-    """Updates up to the best validation check of a selected run (the configured budget when
-    nothing was scored)."""
+def selected_epochs(history: dict, cfg: TitleConfig, where: Path | str = HISTORY_FILE) -> int:
+    """Epochs up to the best validation check of a selected run, rounded up (the configured epochs
+    when nothing was scored)."""
     best = trainer.best_update(history.get("history", []))
-    return cfg.updates if best is None else best
+    if best is None:
+        return cfg.epochs
+    per_epoch = history.get("updates_per_epoch")
+    if not per_epoch:
+        raise PipelineError(f"{where}: written before the title model counted epochs; retrain the selected model")
+    return -(-best // int(per_epoch))
 
 
 def read_history(folder: str | Path) -> dict:
@@ -260,13 +327,15 @@ def read_history(folder: str | Path) -> dict:
 
 def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",
                      expect_fingerprint: str | None = None) -> TitleModel:
-    """The selected title model from out_dir, in eval mode, refusing another vocabulary's model."""
+    """The selected title model from out_dir, in eval mode, refusing another vocabulary's model.
+    Settings the file holds that TitleConfig no longer has only ever steered training: ignored."""
     path = Path(out_dir) / MODEL_FILE
     if not path.exists():
         raise PipelineError(f"{path}: missing; train the title model first (python -m charcnn)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = TitleConfig(**{k: v for k, v in blob["config"].items()})
+        known = {f.name for f in dataclasses.fields(TitleConfig)}
+        cfg = TitleConfig(**{k: v for k, v in blob["config"].items() if k in known})
         model = TitleModel(cfg, int(blob["n_out"]))
         model.load_state_dict(blob["state"])
     except (RuntimeError, KeyError, TypeError, EOFError) as exc:
@@ -277,51 +346,81 @@ def load_title_model(out_dir: str | Path, device: str | torch.device = "cpu",
     return model.to(resolve_device(device)).eval()
 
 
-def _dropout_noise(n_rows: int, model: TitleModel) -> torch.Tensor | None:
-    """The title vector's dropout noise for a whole global batch, from the global CPU generator.
-    On one CPU process this is exactly nn.Dropout's draw; drawing it for the whole batch and
-    slicing gives every process count the same masks (None: no dropout)."""
-    p = model.dropout.p
-    if p == 0:
-        return None
-    return torch.empty(n_rows, model.encoder.out_dim).bernoulli_(1 - p).div_(1 - p)
+@torch.no_grad()
+def frozen_dae_probs(dae: DAE, x: sp.csr_matrix, mask: torch.Tensor, cols: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """The frozen autoencoder's output while the title model trains: its hidden dropout on (mask,
+    scaled), at the scored columns only when cols is given: sigmoid(h W_dec[cols]^T + b_dec[cols])."""
+    h = dae.hidden_units(Bag.from_csr(x, dae.W.device)) * mask
+    w, b = dae.decoder_weight, dae.b_dec
+    if cols is not None:
+        w, b = w[cols], b[cols]
+    return torch.sigmoid(torch.addmm(b, h, w.t()))
 
 
-def _step(model: TitleModel, encoder: torch.nn.Module, opt: torch.optim.Optimizer, dae: DaeFn,
-          chars_all: torch.Tensor, batch: _Batch, cfg: TitleConfig, dev: torch.device, bf16: bool = False) -> float:
-    """One Adam update on this process's shard of the global batch: autograd through the encoder
-    (under DDP with several processes), the dense layer's gradient by hand; returns the global
-    batch's loss. bf16: the dense layer's three matmuls in bfloat16 (the loss and its gradient, and
-    the accumulated weights, stay float32). Measured per update at 42K outputs on 2 cores, casts
-    included: 111 ms fp32, 45 ms bf16 on an AMD EPYC with AVX-512 BF16; on a 2-core AMX CPU an
-    earlier session found the casts cost what the matmuls saved, so `precision` decides."""
-    noise = _dropout_noise(len(batch.rows), model)
+def _gradients(model: TitleModel, encoder: torch.nn.Module, dae: DAE, chars_all: torch.Tensor, batch: _Batch,
+               cfg: TitleConfig, dev: torch.device, bf16: bool = False) -> float:
+    """Set .grad of every parameter for this process's shard of the global batch and return the
+    shard's share of the global batch's loss: autograd through the encoder (under DDP with several
+    processes), the dense layer's gradient by hand. With the batch's scored columns (sampled loss)
+    the dense layer's logits and the autoencoder's output are computed there only, and the dense
+    layer's gradient is scattered into zeros for the same fused Adam as the full loss. bf16: the
+    dense layer's three matmuls in bfloat16 (the loss and its gradient, and the accumulated weights,
+    stay float32). Measured per update at 42K outputs on 2 cores (full loss), casts included: 111 ms
+    fp32, 45 ms bf16 on an AMD EPYC with AVX-512 BF16; on a 2-core AMX CPU an earlier session found
+    the casts cost what the matmuls saved, so `precision` decides."""
     lo, hi = distributed.shard(len(batch.rows))
     share = (hi - lo) / len(batch.rows)
     b = batch.rows_between(lo, hi)
-    w_t = torch.from_numpy(1.0 / (1.0 + b.c)).to(dev)  # every training playlist has a title: u = 1
+    w_t = torch.from_numpy(b.w_t).to(dev)  # every training playlist has a title: u = 1
     hd = encoder(chars_all[b.rows].to(dev))
-    if noise is not None:
-        hd = hd * noise[lo:hi].to(dev)
+    if b.title_noise is not None:
+        hd = hd * torch.from_numpy(b.title_noise).to(dev)
     dense = model.dense
     dt = torch.bfloat16 if bf16 else torch.float32
-    w, h = dense.weight.detach().to(dt), hd.detach().to(dt)
-    z = torch.addmm(dense.bias.detach().to(dt), h, w.t()).float()
+    cols = None if b.cols is None else torch.from_numpy(b.cols).to(dev)
+    w, bias = dense.weight.detach(), dense.bias.detach()
+    if cols is not None:
+        w, bias = w[cols], bias[cols]
+    w, h = w.to(dt), hd.detach().to(dt)
+    z = torch.addmm(bias.to(dt), h, w.t()).float()
     d = None
     if b.n_plain < len(b.rows):
-        d = dae(b.x[b.n_plain:]).to(dev, torch.float32)
+        d = frozen_dae_probs(dae, b.x[b.n_plain:], torch.from_numpy(b.dae_mask[b.n_plain:]).to(dev), cols)
+    scale = None if b.col_scale is None else torch.from_numpy(b.col_scale).to(dev)
     loss = head_grad_(z, b.n_plain, d, w_t, 1.0 - w_t, torch.from_numpy(b.pos_r).to(dev),
-                      torch.from_numpy(b.pos_c).to(dev), cfg.neg_weight)
+                      torch.from_numpy(b.pos_c).to(dev), cfg.neg_weight, scale)
     if share != 1.0:
         z.mul_(share)  # this shard's part of the gradient of the global batch's mean
-    opt.zero_grad(set_to_none=True)
-    dense.bias.grad = z.sum(dim=0)
     g = z.to(dt)
-    dense.weight.grad = torch.mm(g.t(), h).float()
+    g_w, g_b = torch.mm(g.t(), h).float(), z.sum(dim=0)
+    model.encoder.zero_grad(set_to_none=True)
+    if cols is None:
+        dense.weight.grad, dense.bias.grad = g_w, g_b
+    else:
+        _scatter_grad(dense.weight, cols, g_w)
+        _scatter_grad(dense.bias, cols, g_b)
     hd.backward(torch.mm(g, w).float())  # under DDP this also sums the encoder's gradients over the processes
-    distributed.all_reduce_grads(dense.parameters())
+    return loss * share
+
+
+def _scatter_grad(param: torch.nn.Parameter, cols: torch.Tensor, values: torch.Tensor) -> None:
+    """param.grad = values at rows cols, zero elsewhere, written over the previous update's buffer
+    (a fresh [outputs, dims] block each update costs page faults)."""
+    if param.grad is None or param.grad.shape != param.shape:
+        param.grad = torch.zeros_like(param)
+    else:
+        param.grad.zero_()
+    param.grad.index_put_((cols,), values, accumulate=True)  # index_add_ is 10x slower on CPU (torch 2.13)
+
+
+def _step(model: TitleModel, encoder: torch.nn.Module, opt: torch.optim.Optimizer, dae: DAE,
+          chars_all: torch.Tensor, batch: _Batch, cfg: TitleConfig, dev: torch.device, bf16: bool = False) -> float:
+    """One Adam update on this process's shard of the global batch; returns the global batch's loss."""
+    loss = _gradients(model, encoder, dae, chars_all, batch, cfg, dev, bf16)
+    distributed.all_reduce_grads(model.dense.parameters())
     opt.step()
-    return distributed.all_reduce_loss(loss, share)
+    return distributed.all_reduce_loss(loss, 1.0)
 
 
 def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFModels, fill: np.ndarray,
@@ -333,15 +432,17 @@ def _validate(model: TitleModel, val: PlaylistSet, vocab: Vocab, models: MMCFMod
     return float(np.nan_to_num(summarize(per, np.asarray(val.category))["r_precision"]))
 
 
-def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DaeFn, train: PlaylistSet) -> str:
-    """Identifies what a checkpoint was trained on: config, vocabulary, training set size and the
-    frozen autoencoder (through its output on a fixed probe), so a resume never mixes two runs."""
+def _run_key(cfg: TitleConfig, vocab: Vocab, dae: DAE, dae_cfg: MMCFConfig, train: PlaylistSet,
+             sampled: bool) -> str:
+    """Identifies what a checkpoint was trained on: config, the loss "auto" resolved to, vocabulary,
+    training set size and the frozen autoencoder (its input weights and hidden dropout, and its
+    output on a fixed probe), so a resume never mixes two runs."""
     probe = sp.hstack([train.tracks[:4], train.artists[:4]], format="csr").astype(np.float32)
     probe.data[:] = 1.0 / np.repeat(np.maximum(np.diff(probe.indptr), 1), np.diff(probe.indptr))
-    with torch.no_grad():
-        out = dae(probe).detach().cpu().numpy().astype(np.float32)
-    h = hashlib.sha256(repr(sorted(to_dict(cfg).items())).encode() + vocab.fingerprint.encode()
-                       + str(len(train)).encode())
+    out = dae.forward_sparse(probe).detach().cpu().numpy().astype(np.float32)
+    dae_settings = (dae_cfg.track_weight, dae_cfg.artist_weight, dae_cfg.hidden_keep, sampled)
+    h = hashlib.sha256(repr(sorted(to_dict(cfg).items())).encode() + repr(dae_settings).encode()
+                       + vocab.fingerprint.encode() + str(len(train)).encode())
     h.update(np.round(out, 5).tobytes())
     return h.hexdigest()[:16]
 

@@ -1,9 +1,11 @@
 """Entry-point wrapper: bad input ends with one line on stderr and exit code 2, never a traceback."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from common.errors import PipelineError
@@ -33,3 +35,16 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
 
         leave_worker(code or 0)
     sys.exit(code or 0)
+
+
+def stage_parser(prog: str, description: str, stage_folder: str, device: bool = True) -> argparse.ArgumentParser:
+    """The flags every model stage's command shares (run.py's folder layout), so the stages read
+    alike and a new one cannot drift from them."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--artifacts", required=True, help="folder written by python -m preprocess.build (RUN/artifacts)")
+    ap.add_argument("--out", required=True, type=Path, help=f"the stage folder ({stage_folder})")
+    ap.add_argument("--config", help="pipeline TOML (defaults without it)")
+    if device:
+        ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
+    return ap

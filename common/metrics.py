@@ -1,7 +1,7 @@
 """The challenge metrics (SPEC section 1), vectorised over playlists.
 
 Items are integer ids in any id space (vocabulary indices inside the pipeline, ids from a
-factorisation of uris in `submission.evaluate`); -1 marks an empty slot in a list.
+factorisation of uris in `submission.score`); -1 marks an empty slot in a list.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def playlist_metrics(rec: np.ndarray, rec_artist: np.ndarray, truth: sp.csr_matr
     g = np.diff(truth.indptr) if n_truth is None else np.asarray(n_truth, dtype=np.int64)
     rows = np.repeat(np.arange(n_pl, dtype=np.int64), k).reshape(n_pl, k)
     in_g = _member(rows, rec, truth)
-    hit = in_g & _first_occurrence(rec)
+    hit = in_g & first_occurrence(rec)
     in_r = np.arange(k)[None, :] < g[:, None]
 
     track_hits = (hit & in_r).sum(axis=1)
@@ -105,20 +105,23 @@ def _structure(m: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
-def _first_occurrence(items: np.ndarray) -> np.ndarray:
-    """True where an item appears for the first time reading its row left to right.
+def first_occurrence(items: np.ndarray) -> np.ndarray:
+    """bool [P, K]: True where an item appears for the first time reading its row left to right,
+    False at empty slots (< 0).
 
-    Row-wise sorts: one plain sort proves the usual case (no repeats) cheaply."""
+    Row-wise sorts: one plain sort proves the usual case (no repeats) cheaply; the stable sort runs
+    only when some row repeats an item."""
+    valid = items >= 0
     ordered = np.sort(items, axis=1)
-    if not (ordered[:, 1:] == ordered[:, :-1]).any():
-        return np.ones(items.shape, dtype=bool)
+    if not ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any():
+        return valid
     order = np.argsort(items, axis=1, kind="stable")
     ordered = np.take_along_axis(items, order, axis=1)
     first_sorted = np.ones(items.shape, dtype=bool)
     first_sorted[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
     first = np.empty(items.shape, dtype=bool)
     np.put_along_axis(first, order, first_sorted, axis=1)
-    return first
+    return first & valid
 
 
 def _member(rows: np.ndarray, items: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:

@@ -31,6 +31,7 @@ def run_stage(folder: Path, key: str, fn: Callable[[], dict], force: bool = Fals
             log.info("%s: up to date, skipped (use --force to re-run)", folder.name)
             return done["result"] | {"seconds": done.get("seconds", 0.0), "skipped": True}
     folder.mkdir(parents=True, exist_ok=True)
+    record.unlink(missing_ok=True)  # a forced re-run killed half-way leaves no record of the old run
     reset_peak_rss()
     start = time.perf_counter()
     result = fn()

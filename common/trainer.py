@@ -1,7 +1,9 @@
 """One training loop for the torch models (the autoencoders, the title model, the sequence model):
-budgeted updates, validation every `eval_every` updates with model selection, an atomic checkpoint
-after every check and resume from it, progress, and the rules of several processes (rank 0
-validates and writes, the others receive its score, so every rank keeps the same weights).
+a stated number of updates (epochs of them, for the autoencoders and the title model), validation
+every `eval_every` updates with model selection, an atomic checkpoint after every check and resume
+from it, progress, an optional time budget and patience, each stop said in the log and kept as
+`Selection.stop_reason`, and the rules of several processes (rank 0 validates and writes, the
+others receive its score, so every rank keeps the same weights).
 
 A model brings `step(u)`, the Adam update number u (its batch and random masks a pure function of
 u and its seeds, so a resumed run draws what an uninterrupted one would have drawn) returning the
@@ -26,7 +28,7 @@ from common.io import atomic_path
 from common.progress import Progress
 
 log = logging.getLogger("trainer")
-FORMAT = 2  # of the checkpoint: one written by another format (the loops before this module) is not resumed
+FORMAT = 3  # of the checkpoint: one written by another format (the loops before this module) is not resumed
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Selection:
     stale: int = 0  # checks since the last improvement
     seconds: float = 0.0  # training and validation so far, across phases and resumed runs
     train_seconds: float = 0.0  # of which in update steps
+    phase_start: float = 0.0  # `seconds` when the current loop began (its time budget counts from there)
+    stop_reason: str = ""  # why the last loop ended
 
     def score_text(self) -> str:
         return f"{self.best:.4f}" if math.isfinite(self.best) else "-"
@@ -54,17 +58,22 @@ class Loop:
     key: str  # what the weights depend on: a checkpoint written with another key is not resumed
     tag: dict = field(default_factory=dict)  # merged into every history entry (the phase)
     patience: int = 0  # stop after this many checks without improvement (0: never)
+    seconds: float = 0.0  # time budget of the loop, training and checks (0: none)
 
 
 def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], step: Callable[[int], float],
         validate: Callable[[], dict] | None, selection: Selection) -> Selection:
-    """Train `loop.updates` updates (resuming from the loop's checkpoint) and return the selection."""
+    """Train `loop.updates` updates (resuming from the loop's checkpoint) and return the selection.
+    A time budget ends the loop at the first update past it, with a last check there."""
     start = _resume(loop, model, optimizers, selection)
+    if start == 0:
+        selection.phase_start = selection.seconds
     mark = time.perf_counter()
     losses: list[float] = []
     u = start
+    selection.stop_reason = ""
     with Progress(loop.updates, loop.desc, "updates", initial=start, disable=not distributed.is_main()) as bar:
-        while u < loop.updates and not (loop.patience and selection.stale >= loop.patience):
+        while u < loop.updates and not selection.stop_reason:
             t = time.perf_counter()
             loss = step(u)
             selection.train_seconds += time.perf_counter() - t
@@ -72,16 +81,40 @@ def run(loop: Loop, model: nn.Module, optimizers: list[torch.optim.Optimizer], s
                 losses.append(loss)
             u += 1
             bar.update()
-            if u % loop.eval_every == 0 or u == loop.updates:
+            out_of_time = _out_of_time(loop, selection, mark)
+            if u % loop.eval_every == 0 or u == loop.updates or out_of_time:
                 _check(loop, model, validate, selection, u, losses, mark)
                 bar.set_postfix(val_rprec=f"{selection.history[-1]['val_r_precision']:.4f}", best=selection.score_text())
                 losses = []
+                selection.stop_reason = _stop_reason(loop, selection, u, out_of_time)
                 if distributed.is_main() and loop.checkpoint is not None:
                     _save(loop, model, optimizers, selection, u)
                 mark = time.perf_counter()
+    selection.stop_reason = selection.stop_reason or f"all {loop.updates} updates trained"
     if selection.best_state is None:  # no check ran (no updates): the initial weights
         selection.best_state, selection.best_tag = cpu_state(model), dict(loop.tag)
     return selection
+
+
+def _out_of_time(loop: Loop, selection: Selection, mark: float) -> bool:
+    """Whether the loop's time budget is spent (rank 0's clock decides for every rank)."""
+    if not loop.seconds:
+        return False
+    used = selection.seconds + time.perf_counter() - mark - selection.phase_start
+    return bool(distributed.broadcast_from_main(used >= loop.seconds))
+
+
+def _stop_reason(loop: Loop, selection: Selection, update: int, out_of_time: bool) -> str:
+    """Why the loop stops after this check ("" to go on)."""
+    if update >= loop.updates:
+        return ""
+    if out_of_time:
+        return (f"stopped at update {update} of {loop.updates} ({update / loop.eval_every:.1f} periods): "
+                f"the time budget of {loop.seconds:.0f} s is spent")
+    if loop.patience and selection.stale >= loop.patience:
+        return (f"stopped at update {update} of {loop.updates} ({update // loop.eval_every} periods): "
+                f"{selection.stale} checks without improvement")
+    return ""
 
 
 def best_update(history: list[dict], phase: str | None = None) -> int | None:
@@ -145,7 +178,7 @@ def finished(loop: Loop) -> Selection | None:
     if blob is None:
         return None
     selection = Selection(**blob["selection"])
-    if not (blob["update"] >= loop.updates or (loop.patience and selection.stale >= loop.patience)):
+    if not (blob["update"] >= loop.updates or selection.stop_reason):
         return None
     if blob["best_is_current"]:
         selection.best_state = blob["model"]

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.models import BaselineConfig, Popularity, TitlePopularity
 from common.progress import progress as progress_of
 from common.sparse import binary, sample_rows
 from ensemble.candidates import Candidates, SourceList, lookup_csr
 from preprocess.artifacts import PlaylistSet, Vocab
+from sources.sparse import BaselineConfig, Popularity
+from sources.title_popularity import TitlePopularity
 
 log = logging.getLogger("features")
 

@@ -1,16 +1,17 @@
-"""`python -m mmcf`: train the denoising autoencoder schemes on preprocessed artifacts.
+"""The autoencoder stage: train MMCF's denoising autoencoders (one per scheme: tied, then untied where
+configured) selected on the validation playlists into OUT/models, refit them on every playlist into
+OUT/refit, write their lists to OUT/dae.npz (run.py's layout: OUT = RUN/mmcf) and print validation
+metrics per category. An interrupted run resumes.
 
 `torchrun --nproc_per_node=N -m mmcf ...` trains each scheme data-parallel over N processes
 (one per GPU, common/distributed.py); rank 0 writes the models and prints the table.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from common import distributed
-from common.cli import run_cli
+from common.cli import run_cli, stage_parser
 from common.device import resolve_device
 from common.io import read_json
 from mmcf.train import SUMMARY_FILE, train_all
@@ -22,19 +23,10 @@ log = logging.getLogger("mmcf")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mmcf", description=(
-        "The autoencoder stage: train MMCF's denoising autoencoders (one per scheme: tied, then untied where "
-        "configured) selected on the validation playlists into OUT/models, refit them on every playlist into "
-        "OUT/refit, write their lists to OUT/dae.npz (run.py's layout: OUT = RUN/mmcf) and print validation "
-        "metrics per category. An interrupted run resumes."))
-    ap.add_argument("--artifacts", required=True, help="folder written by python -m preprocess.build (RUN/artifacts)")
-    ap.add_argument("--out", required=True, type=Path, help="the stage folder (RUN/mmcf)")
-    ap.add_argument("--config", help="pipeline TOML (defaults without it)")
+    ap = stage_parser("python -m mmcf", __doc__.split("\n\n")[0], "RUN/mmcf")
     ap.add_argument("--scheme", action="append", metavar="NAME",
                     help="only select this scheme (repeatable) into OUT/models, e.g. one per GPU; a later run "
                          "without --scheme finds it trained and does the rest")
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                    help="auto = CUDA when present, else CPU (under torchrun: cuda:LOCAL_RANK)")
     args = ap.parse_args(argv)
     cfg = load_pipeline_config(args.config)
     artifacts = load_artifacts(args.artifacts)

@@ -16,15 +16,19 @@ from common.categories import BY_ID
 FIRST_N_KINDS = ("fraction", "count")
 PRECISIONS = ("auto", "fp32", "bf16")
 INITS = ("glorot", "svd")
+LOSSES = ("auto", "full", "sampled")
 
 
 @dataclass
 class SchemeConfig:
-    """One denoising scheme: which categories it serves and how its training inputs are cut.
+    """One denoising scheme: which categories it serves, how its training inputs are cut, how long it trains.
 
     first_n = "fraction": the input is the first floor(f * num_tracks) tracks, f ~ U(first_n_range);
     first_n = "count": the first n tracks, n an integer drawn uniformly from first_n_range (inclusive).
-    The whole playlist is "fraction" with range [1, 1].
+    Either way at least one track is fed, as in the published code. The whole playlist is
+    "fraction" with range [1, 1]. Phases are counted in epochs (passes over the training playlists),
+    so the training length follows the data: SPEC's 20 tied epochs, then 20 untied epochs started
+    from the best tied weights (untied_epochs = 0: tied only).
     """
 
     name: str
@@ -32,26 +36,18 @@ class SchemeConfig:
     first_n: str = "fraction"
     first_n_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
     keep_range: list[float] = field(default_factory=lambda: [0.75, 0.75])  # input keep prob ~ U(range) per batch
-    untied: bool = True  # after the tied phase, train an untied copy started from the best tied weights
-    tied_updates: int = 1000  # Adam updates of the tied phase (budget updates, not epochs)
-    untied_updates: int = 500
+    tied_epochs: int = 20
+    untied_epochs: int = 20
     hide_and_seek: bool = True  # per batch a coin feeds tracks or artists; False feeds tracks every batch
 
 
 def default_schemes() -> list[SchemeConfig]:
-    """SPEC section 2's table; the update budgets fill what a 15-minute default run on 2 CPU cores
-    leaves them (bf16 matmuls). At 20K realistic playlists the selection score still rises at the end
-    of the long-seed schemes' phases (1.5x their updates: +3% validation R-precision, while a 50%
-    larger vocabulary gave nothing), and 0to1_inorder is flat from 600 updates on."""
+    """SPEC section 2's table, with the published code's 20 + 20 epochs."""
     return [
-        SchemeConfig("0to1_inorder", [1, 2], "fraction", [0.0, 0.3], [0.75, 0.75], untied=False,
-                     tied_updates=800, untied_updates=0),
-        SchemeConfig("5_inorder", [3, 4], "count", [1, 50], [0.75, 0.75], untied=True,
-                     tied_updates=750, untied_updates=250),
-        SchemeConfig("10to100_inorder", [5, 6, 7, 9], "fraction", [0.3, 0.6], [0.75, 0.75], untied=True,
-                     tied_updates=1000, untied_updates=250),
-        SchemeConfig("25to100_random", [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], untied=True,
-                     tied_updates=1000, untied_updates=250),
+        SchemeConfig("0to1_inorder", [1, 2], "fraction", [0.0, 0.3], [0.75, 0.75], untied_epochs=0),
+        SchemeConfig("5_inorder", [3, 4], "count", [1, 50], [0.75, 0.75]),
+        SchemeConfig("10to100_inorder", [5, 6, 7, 9], "fraction", [0.3, 0.6], [0.75, 0.75]),
+        SchemeConfig("25to100_random", [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8]),
     ]
 
 
@@ -61,12 +57,21 @@ class MMCFConfig:
     hidden_keep: float = 0.8  # dropout keep on the hidden layer while training
     neg_weight: float = 0.55  # weight of the y = 0 term of the binary cross-entropy
     batch_size: int = 250
-    # SPEC: 0.01 / 0.005. At 20K playlists a Glorot-initialised tied model leaves the popularity
-    # plateau after ~1,100 updates at 0.01 and ~600 at 0.03 (bench/results/dae.md); the CPU default
-    # triples both (and starts from the principal subspace, init = "svd").
-    tied_lr: float = 0.03
-    untied_lr: float = 0.015
-    eval_every: int = 200  # updates between validation checks = model selection + checkpoint ("an epoch")
+    tied_lr: float = 0.01  # SPEC
+    untied_lr: float = 0.005  # SPEC
+    # The output layer's loss in training. "full": every output unit each update (the published model;
+    # its cost per update grows with the vocabulary). "sampled": the batch's positives and the `head`
+    # most frequent items whole plus `negatives` uniform draws from the other units, reweighted to an
+    # unbiased estimate of the full loss (mmcf/model.py sampled_loss_and_grad); prediction always
+    # scores the full output. "auto": full on CUDA, sampled on CPU.
+    loss: str = "auto"
+    head: int = 4096
+    negatives: int = 2048
+    # The time the stage's training may take (seconds; 0: no cap), split between the schemes' phases by
+    # their epochs: a phase whose share is spent stops there, validated once more, and the log says
+    # so. Without a cap (or under it) the training is reproducible to the bit.
+    train_seconds: float = 0.0
+    patience: int = 0  # a phase stops after this many epochs without improvement (0: SPEC's whole phase)
     val_playlists: int = 1000  # validation playlists per check (a fixed seeded subset of the scheme's categories)
     init: str = "svd"  # "glorot", or "svd": W starts in the inputs' principal subspace (mmcf/model.py init_principal)
     init_row_norm: float = 2.7  # "svd" only: RMS norm of W's rows at the start
@@ -79,24 +84,31 @@ class MMCFConfig:
     recent_seeds: int = 15  # ... the last `recent_seeds` keep track_weight ...
     early_weight: float = 0.15  # ... and the earlier ones weigh this much
     predict_batch: int = 500  # playlists per dense [B, tracks + artists] block at inference
-    # Training memory of the largest autoencoder (mmcf/dense.py): it sets the dense vocabulary, every
-    # item in >= c training playlists for the smallest c that fits. Time per update grows with it too.
-    dense_memory_mb: float = 400.0
-    # Every scheme's update budgets are multiplied by this: a smoke test, a rehearsal or mmcf.toml
-    # scales them without copying the scheme table (the full MPD's budgets differ in their ratios,
-    # so configs/full_mpd.toml states its own).
-    updates_scale: float = 1.0
+    # The dense vocabulary (mmcf/dense.py): MMCF's rule, every track in >= 5 and every artist in >= 3
+    # training playlists at the MPD's 1M playlists, scaled to the data's size by frequency and never
+    # below `min_count_floor` (an item of one training playlist gives its output unit one example) ...
+    min_track_count: int = 5
+    min_artist_count: int = 3
+    rule_playlists: int = 1_000_000
+    min_count_floor: int = 2
+    # ... within the training memory the dense models may hold (weights, Adam state, the output block).
+    # The rule's memory is computed before training; past this budget the counts rise until it fits,
+    # and the log says so. 100K realistic playlists: 330K items, 2.0 GB sampled.
+    dense_memory_mb: float = 8000.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 
     def __post_init__(self) -> None:
         checks = {"hidden": self.hidden > 0, "hidden_keep": 0 < self.hidden_keep <= 1,
                   "neg_weight": self.neg_weight > 0, "batch_size": self.batch_size > 0,
-                  "tied_lr": self.tied_lr > 0, "untied_lr": self.untied_lr > 0, "eval_every": self.eval_every > 0,
+                  "tied_lr": self.tied_lr > 0, "untied_lr": self.untied_lr > 0, "loss": self.loss in LOSSES,
+                  "negatives": self.negatives >= 0, "head": self.head >= 0, "train_seconds": self.train_seconds >= 0,
+                  "patience": self.patience >= 0,
                   "val_playlists": self.val_playlists > 0, "precision": self.precision in PRECISIONS,
                   "init": self.init in INITS, "init_row_norm": self.init_row_norm > 0, "threads": self.threads >= 0,
                   "long_seeds": self.long_seeds >= 0, "recent_seeds": self.recent_seeds >= 0,
                   "predict_batch": self.predict_batch > 0, "dense_memory_mb": self.dense_memory_mb > 0,
-                  "updates_scale": self.updates_scale > 0,
+                  "min_track_count": self.min_track_count >= 1, "min_artist_count": self.min_artist_count >= 1,
+                  "rule_playlists": self.rule_playlists >= 1, "min_count_floor": self.min_count_floor >= 1,
                   "schemes": len(self.schemes) > 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -112,10 +124,11 @@ class MMCFConfig:
         if len(set(served)) != len(served):
             raise PipelineError("[mmcf.schemes]: a category is served by more than one scheme")
 
-    def updates(self, scheme: SchemeConfig) -> tuple[int, int]:
-        """(tied, untied) updates the scheme trains for, after updates_scale (untied 0 when tied only)."""
-        untied = scheme.untied_updates if scheme.untied else 0
-        return round(scheme.tied_updates * self.updates_scale), round(untied * self.updates_scale)
+    def min_counts(self, n_train: int) -> tuple[int, int]:
+        """MMCF's (track, artist) min counts at n_train training playlists, by the rule above."""
+        scale = n_train / self.rule_playlists
+        return (max(self.min_count_floor, round(self.min_track_count * scale)),
+                max(self.min_count_floor, round(self.min_artist_count * scale)))
 
     def scheme(self, name: str) -> SchemeConfig:
         for s in self.schemes:
@@ -141,7 +154,7 @@ def _check_scheme(s: SchemeConfig) -> None:
         problems.append("keep_range must be [lo, hi] with 0 < lo <= hi <= 1")
     if not s.categories or any(c not in BY_ID for c in s.categories):
         problems.append("categories must be challenge category ids 1..10")
-    if s.tied_updates < 0 or s.untied_updates < 0:
-        problems.append("update counts must be >= 0")
+    if s.tied_epochs < 0 or s.untied_epochs < 0:
+        problems.append("epochs must be >= 0")
     if problems:
         raise PipelineError(f"{where}: {'; '.join(problems)}")

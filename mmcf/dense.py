@@ -1,18 +1,20 @@
-"""The dense models' vocabulary: the most frequent tracks and artists whose output layer fits a budget.
+"""The dense models' vocabulary: MMCF's min counts, scaled to the data, within a memory budget.
 
 Why: the catalogue (every track seen) is cheap for the sparse models (kNN, ALS, popularity), but the
-autoencoders and the title model have one dense output unit per item, and their memory and time per
-update grow with it. They get every track seen in at least c training playlists, c the smallest count
-whose tracks fit TRACK_SHARE of `memory_mb`, then every artist seen in at least c' playlists, c' the
-smallest count whose artists fit what the tracks left: MMCF's min counts (5 tracks / 3 artists, set
-for 1M playlists) generalised to a budget. One count for both let artists take most of a budget as
-the data grew (100K playlists: 29,788 artists beside 12,115 tracks, 31% of the withheld tracks
-reachable); tracks are what the lists are made of. At 20K playlists on a CPU the budget keeps the head
-(c = c' = 5 at 400 MB); on one 80 GB GPU the full MPD's whole catalogue fits (c = c' = 1). Tracks
-outside it still reach the final lists through the sparse sources and the reranker.
+autoencoders and the title model have one dense output unit per item, and their memory (and, with
+the full loss, their time per update) grows with it. MMCF keeps every track in >= 5 and every artist
+in >= 3 of the MPD's 1M training playlists; at a tenth of the data the same frequency is half a
+playlist, so the counts scale with the data and stop at a floor (MMCFConfig.min_counts: 2 below
+400K playlists, where the 20K realistic set keeps 72K tracks and 76% of the withheld tracks, against
+81% for every track seen). A fixed budget instead (400 MB: 32K tracks whatever the data) had left
+74% of the holdouts reachable at 100K, where training held 91%. The rule's memory is computed before
+training; past `memory_mb` the counts rise until it fits, tracks taking up to TRACK_SHARE of it (one
+count for both had let artists take most of a budget), and the log says so. Tracks outside the
+vocabulary still reach the final lists through the sparse sources and the reranker.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from common.io import load_npz, save_npz
 from common.sparse import column_counts
 from preprocess.artifacts import PlaylistSet
 
+log = logging.getLogger("mmcf")
 FILE = "dense.npz"
 TRACK_SHARE = 0.75  # of the budget's items, at most, for tracks; artists take the rest (20K: 2/3 tracks)
 
@@ -94,26 +97,36 @@ class DenseVocab:
                                 "arrays; retrain") from None
 
 
-def bytes_per_item(hidden: int, batch: int) -> int:
+def bytes_per_item(hidden: int, batch: int, sampled: bool) -> int:
     """Training memory per output unit of the largest dense model, the untied autoencoder: two
-    [N, hidden] fp32 weights, their gradients and Adam's two moments (8 x hidden x 4 bytes), and a
-    column of the [batch, N] logits in fp32 plus its bf16 copy. (The title model's 400-wide dense
-    layer with its batch of 150 needs less per item at hidden = 256.)"""
-    return 8 * hidden * 4 + batch * 6
+    [N, hidden] fp32 weights, their gradients and Adam's two moments (8 x hidden x 4 bytes), and
+    with the full loss a column of the [batch, N] logits in fp32 plus its bf16 copy (the sampled
+    loss's logits cover its few thousand columns only). (The title model's 400-wide dense layer
+    with its batch of 150 needs less per item.)"""
+    return 8 * hidden * 4 + (0 if sampled else batch * 6)
 
 
-def choose(train: PlaylistSet, memory_mb: float, per_item: int, track_share: float = TRACK_SHARE) -> DenseVocab:
-    """Every track in >= c training playlists, c the smallest count whose tracks fit `track_share` of
-    memory_mb at `per_item` bytes each, then every artist in >= c' playlists, c' the smallest count
-    whose artists fit the rest (items never seen in training are never in)."""
+def choose(train: PlaylistSet, min_counts: tuple[int, int], memory_mb: float, per_item: int,
+           track_share: float = TRACK_SHARE) -> DenseVocab:
+    """Every track in >= c and every artist in >= c' training playlists, (c, c') = min_counts (MMCF's
+    rule at this size: MMCFConfig.min_counts). When those items' training memory would pass
+    memory_mb, the counts rise: c to the smallest count whose tracks fit `track_share` of the
+    budget, c' to the smallest whose artists fit the rest (logged: the run is narrower than the rule)."""
     t_count, a_count = column_counts(train.tracks), column_counts(train.artists)
     budget_items = int(memory_mb * 2**20 // max(per_item, 1))
-    c, n_tracks = _smallest_count(t_count, int(budget_items * track_share))
-    if n_tracks == 0:
-        raise PipelineError(f"dense vocabulary: a budget of {memory_mb} MB holds {budget_items} items, fewer than "
-                            f"the {int((t_count == t_count.max(initial=0)).sum())} most frequent tracks; "
-                            "raise dense_memory_mb")
-    c_artists, _ = _smallest_count(a_count, budget_items - n_tracks)
+    c, c_artists = min_counts
+    n_rule = int((t_count >= c).sum() + (a_count >= c_artists).sum())
+    if n_rule > budget_items:
+        c_fit, n_tracks = _smallest_count(t_count, int(budget_items * track_share))
+        if n_tracks == 0:
+            raise PipelineError(f"dense vocabulary: a budget of {memory_mb} MB holds {budget_items} items, fewer than "
+                                f"the {int((t_count == t_count.max(initial=0)).sum())} most frequent tracks; "
+                                "raise dense_memory_mb")
+        c = max(c, c_fit)
+        c_artists = max(c_artists, _smallest_count(a_count, budget_items - int((t_count >= c).sum()))[0])
+        log.info("dense vocabulary: tracks in >= %d and artists in >= %d training playlists are %d items, "
+                 "%.0f MB of training memory, past the budget of %g MB: counts raised to %d and %d",
+                    *min_counts, n_rule, n_rule * per_item / 2**20, memory_mb, c, c_artists)
     tracks = _most_frequent(t_count, c)
     return DenseVocab(tracks=tracks, artists=_most_frequent(a_count, c_artists),
                       track_count=t_count[tracks].astype(np.int64), n_catalogue_tracks=len(t_count),

@@ -183,13 +183,75 @@ class DAE(nn.Module):
             g_pre = g_hd.mul_(mask).mul_(h * (1.0 - h))
             g_enc_rows = bag.weights[:, None] * g_pre[bag.row_of_entry()]
             if self.tied:
-                self.W.grad = g_wdec.index_add_(0, bag.idx, g_enc_rows)
+                self.W.grad = g_wdec.index_put_((bag.idx,), g_enc_rows, accumulate=True)  # index_add_: 10x slower on CPU
             else:
                 g_w = self._buffer("g_w", (n_items, self.hidden), torch.float32).zero_()
-                self.W.grad = g_w.index_add_(0, bag.idx, g_enc_rows)
+                self.W.grad = g_w.index_put_((bag.idx,), g_enc_rows, accumulate=True)
                 self.W_dec.grad = g_wdec
             self.b_enc.grad = g_pre.sum(0)
             self.b_dec.grad = g_bdec
+        return loss
+
+    def sampled_loss_and_grad(self, bag: Bag, target: Target, neg_weight: float, mask: torch.Tensor,
+                              cols: torch.Tensor, col_scale: torch.Tensor, n_whole: int, bf16: bool = False,
+                              with_loss: bool = True) -> float:
+        """The CPU training step: `loss_and_grad` with the [B, N] output replaced by a few thousand of
+        its columns and a rank-one stand-in for the rest; returns the loss estimate (NaN when
+        with_loss is False).
+
+        cols[:n_whole] are taken whole: every positive of the batch and the most frequent items
+        (target.cols index into them). Every other column j enters through its mean field: each
+        row's sigmoid(z_ij) is taken as s_j = sigmoid(w_j . mean_i(h_i) + b_j), whose gradient is
+        one product over the rows' sum. cols[n_whole:] are uniform draws from those columns,
+        col_scale (R / K per draw of K, R columns) weighing each one's correction sigmoid(z_ij) - s_j,
+        so the gradient is an unbiased estimate of the full loss's with a small variance.
+        Why not the draws alone: Adam moves every row of the full model each update, however small
+        its gradient, and rows that only a draw reached now and then fell behind (0.03 against
+        0.09 validation R-precision after one epoch at 20K playlists, the draws or not). The cost
+        per update is a few passes over the [N, hidden] weights (Adam makes them anyway), not the
+        full loss's [B, N] products; prediction still scores every output unit.
+        """
+        n_rows = bag.n_rows
+        dt = torch.bfloat16 if bf16 else torch.float32
+        with torch.no_grad():
+            h = self.hidden_units(bag)
+            hd = h * mask
+            w_all, b_all = self.decoder_weight.detach(), self.b_dec.detach()
+            mean_field = torch.sigmoid(torch.addmv(b_all, w_all, hd.mean(0)))
+            rest = mean_field.clone()
+            rest[cols[:n_whole]] = 0.0
+            w = w_all[cols]
+            w_dt = w.to(dt)
+            z = torch.addmm(b_all[cols].to(dt), hd.to(dt), w_dt.t()).float()
+            zp = z[target.rows, target.cols]
+            drawn = slice(n_whole, None)
+            loss = float("nan")
+            if with_loss:
+                plain = F.softplus(torch.logit(rest.clamp(1e-12, 1 - 1e-12))) * (rest > 0)
+                neg = (F.softplus(z[:, :n_whole]).sum(dtype=torch.float64) - F.softplus(zp).sum(dtype=torch.float64)
+                       + n_rows * plain.sum(dtype=torch.float64)
+                       + ((F.softplus(z[:, drawn]) - plain[cols[drawn]]) * col_scale[drawn]).sum(dtype=torch.float64))
+                loss = float((neg_weight * neg + F.softplus(-zp).sum(dtype=torch.float64)) / n_rows)
+            a = neg_weight / n_rows
+            g = z.sigmoid_()
+            g[:, drawn] = (g[:, drawn] - mean_field[cols[drawn]]) * col_scale[drawn]
+            g[target.rows, target.cols] = (torch.sigmoid(zp) - 1.0) / neg_weight
+            g_dt = g.to(dt)
+            g_hd = torch.mm(g_dt, w_dt).float().add_(torch.mv(w_all.t(), rest)).mul_(a)
+            g_wdec = torch.mm(g_dt.t(), (hd * a).to(dt)).float()
+            g_pre = g_hd.mul_(mask).mul_(h * (1.0 - h))
+            enc_vals = bag.weights[:, None] * g_pre[bag.row_of_entry()]
+            g_rest = self._buffer("g_rest", (self.n_items, self.hidden), torch.float32)
+            torch.mul(rest[:, None], (hd * a).sum(0)[None, :], out=g_rest)  # the mean field's decoder gradient
+            g_rest.index_put_((cols,), g_wdec, accumulate=True)
+            self.b_dec.grad = (rest * (a * n_rows)).index_put_((cols,), g.sum(0).mul_(a), accumulate=True)
+            if self.tied:
+                self.W.grad = g_rest.index_put_((bag.idx,), enc_vals, accumulate=True)
+            else:
+                self.W.grad = self._buffer("g_w", (self.n_items, self.hidden), torch.float32).zero_()
+                self.W.grad.index_put_((bag.idx,), enc_vals, accumulate=True)
+                self.W_dec.grad = g_rest
+            self.b_enc.grad = g_pre.sum(0)
         return loss
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -74,7 +74,9 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
 
 def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[sp.csr_matrix, np.ndarray]:
     """The autoencoder input of playlists `rows`: [len(rows), tracks + artists] float32, rows summing
-    to 1 (empty rows stay empty), and c, the weighted count of seed tracks (for count-dependent mixing)."""
+    to 1 (empty rows stay empty), and c, the sum of the input's weights before that normalisation
+    (for count-dependent mixing): the published code counts the seed artists too, at their weight,
+    so one seed track gives c = 1.5 and w_t = 1 / 2.5."""
     rows = np.asarray(rows, dtype=np.int64)
     tracks = ps.tracks[rows].tocsr()
     artists = ps.artists[rows].tocsr()
@@ -89,8 +91,7 @@ def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[s
     x = sp.hstack([t, a], format="csr", dtype=np.float32)
     total = np.asarray(x.sum(axis=1)).ravel()
     x.data /= np.repeat(np.where(total > 0, total, 1.0), np.diff(x.indptr)).astype(np.float32)
-    c = np.asarray(t.sum(axis=1), dtype=np.float32).ravel()
-    return x, c
+    return x, total.astype(np.float32)
 
 
 def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
@@ -163,23 +164,6 @@ def predict(models: MMCFModels, ps: PlaylistSet, vocab: Vocab, k: int = 500) -> 
             rec[rows], scores[rows] = recommend(_model(models, scheme.name), view, rows, models.cfg,
                                                 models.dense.track_prior, k)
     return models.dense.catalogue_ids(rec), scores
-
-
-def dae_scores(models: MMCFModels, ps: PlaylistSet, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-    """Dense output probabilities [len(rows), dense tracks + artists] (on the models' device), each row
-    from its scheme's model, and c, the weighted seed count per row: the inputs of count-dependent
-    mixing. ps has catalogue columns."""
-    view = models.dense.view(ps.subset(np.asarray(rows, dtype=np.int64)))
-    scheme_idx = route(view, models.cfg)
-    first = next(iter(models.models.values()))
-    out = torch.empty((len(view), first.n_items), device=first.W.device)
-    c = np.zeros(len(view), dtype=np.float32)
-    for i, scheme in enumerate(models.cfg.schemes):
-        sel = np.flatnonzero(scheme_idx == i)
-        if len(sel):
-            x, c[sel] = encode_inputs(view, sel, models.cfg)
-            out[torch.from_numpy(sel).to(out.device)] = _model(models, scheme.name).forward_sparse(x)
-    return out, c
 
 
 def check_vocab(models: MMCFModels, vocab: Vocab) -> None:

@@ -29,6 +29,7 @@ import torch
 
 from common import distributed, trainer
 from common.device import resolve_device, torch_threads
+from common.epochs import EpochStream
 from common.errors import PipelineError
 from common.io import atomic_path, read_json, write_json
 from common.metrics import list_metrics, summarize, validation_rows
@@ -51,36 +52,39 @@ class TrainBatch:
     target_cols: np.ndarray
     part: str  # "tracks" or "artists": the half fed this batch (hide and seek)
     keep: float  # input keep probability drawn for this batch
+    cols: np.ndarray | None = None  # sampled loss: the output columns this update scores (target_cols index them)
+    col_scale: np.ndarray | None = None  # ... the weight of each one's correction
+    n_whole: int = 0  # ... and how many of them are taken whole (the rest are draws)
 
     def rows_between(self, lo: int, hi: int) -> "TrainBatch":
         """Rows lo..hi-1, renumbered from 0: one process's shard of a batch drawn whole."""
         if lo == 0 and hi == self.x.shape[0]:
             return self
         a, b = np.searchsorted(self.target_rows, [lo, hi])
-        return TrainBatch(x=self.x[lo:hi], target_rows=self.target_rows[a:b] - lo, target_cols=self.target_cols[a:b],
-                          part=self.part, keep=self.keep)
+        return dataclasses.replace(self, x=self.x[lo:hi], target_rows=self.target_rows[a:b] - lo,
+                                   target_cols=self.target_cols[a:b])
 
 
 class Batcher:
-    """Batches of one scheme's phase: update u's batch is a pure function of (seed, key, u)."""
+    """Batches of one scheme's phase: update u's batch is a pure function of (seed, key, u).
 
-    def __init__(self, ps: PlaylistSet, scheme: SchemeConfig, batch_size: int, seed: int, key: tuple[int, ...]):
+    With the sampled loss each batch also names the output columns its update scores: every
+    positive of the batch and the `head` most frequent items whole (where the full loss's negative
+    gradient, sigmoid(z), is largest), and `negatives` uniform draws from the rest, each weighing
+    rest / negatives (DAE.sampled_loss_and_grad)."""
+
+    def __init__(self, ps: PlaylistSet, scheme: SchemeConfig, batch_size: int, seed: int, key: tuple[int, ...],
+                 sampled: bool = False, head: int = 0, negatives: int = 0):
         self.items = sp.hstack([ps.tracks, ps.artists], format="csr")  # value = position + 1
         self.length = ps.num_tracks.astype(np.int64)
         self.n_tracks = ps.tracks.shape[1]
         self.scheme, self.batch_size, self.seed, self.key = scheme, batch_size, seed, key
-        self._perms: dict[int, np.ndarray] = {}
+        self.sampled, self.negatives = sampled, negatives
+        self.head = np.sort(np.argsort(-item_frequency(ps), kind="stable")[:head]) if sampled else None
+        self.stream = EpochStream(np.arange(len(self.length)), batch_size, [seed, *key, 0])
 
     def rows(self, update: int) -> np.ndarray:
-        """Consecutive slices of a stream of per-epoch permutations of the training playlists."""
-        n = len(self.length)
-        pos = np.arange(update * self.batch_size, (update + 1) * self.batch_size, dtype=np.int64)
-        epoch, offset = pos // n, pos % n
-        out = np.empty(len(pos), dtype=np.int64)
-        for e in np.unique(epoch):
-            sel = epoch == e
-            out[sel] = self._perm(int(e))[offset[sel]]
-        return out
+        return self.stream.rows(update)
 
     def batch(self, update: int) -> TrainBatch:
         rows = self.rows(update)
@@ -93,6 +97,7 @@ class Batcher:
             first_n = rng.integers(int(lo), int(hi) + 1, size=n_rows)
         else:
             first_n = np.floor(rng.uniform(lo, hi, size=n_rows) * self.length[rows]).astype(np.int64)
+        first_n = np.maximum(first_n, 1)  # at least one track, as the published code cuts
         part = "tracks" if rng.random() < 0.5 or not self.scheme.hide_and_seek else "artists"
         keep = float(rng.uniform(*self.scheme.keep_range))
         is_track = sub.indices < self.n_tracks
@@ -102,13 +107,26 @@ class Batcher:
         indptr = np.concatenate([[0], np.cumsum(counts)])
         weights = (1.0 / counts[entry_row[fed]]).astype(np.float32)
         x = sp.csr_matrix((weights, sub.indices[fed], indptr), shape=sub.shape)
-        return TrainBatch(x=x, target_rows=entry_row, target_cols=sub.indices.astype(np.int64), part=part, keep=keep)
+        out = TrainBatch(x=x, target_rows=entry_row, target_cols=sub.indices.astype(np.int64), part=part, keep=keep)
+        if self.sampled:
+            self._columns(out, rng)
+        return out
 
-    def _perm(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:
-            self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
-            self._perms[epoch] = np.random.default_rng([self.seed, *self.key, 0, epoch]).permutation(len(self.length))
-        return self._perms[epoch]
+    def _columns(self, b: TrainBatch, rng: np.random.Generator) -> None:
+        """The batch's scored columns (`cols`, `col_scale`) and its positives renumbered into them."""
+        n_items = self.items.shape[1]
+        whole = np.union1d(self.head, b.target_cols)
+        rest = n_items - len(whole)
+        cols, scale = whole, np.ones(len(whole), dtype=np.float32)
+        if rest > 0 and self.negatives:
+            free = np.ones(n_items, dtype=bool)
+            free[whole] = False
+            pool = np.flatnonzero(free)
+            drawn, times = np.unique(pool[rng.integers(0, rest, size=self.negatives)], return_counts=True)
+            cols = np.concatenate([whole, drawn])
+            scale = np.concatenate([scale, (times * rest / self.negatives).astype(np.float32)])
+        b.cols, b.col_scale, b.n_whole = cols, scale, len(whole)
+        b.target_cols = np.searchsorted(whole, b.target_cols)
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -180,60 +198,78 @@ def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, 
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
+def sampled_loss(cfg: MMCFConfig, device: torch.device) -> bool:
+    """Whether the phases train with the sampled loss ([mmcf] loss; "auto": on CPU only)."""
+    return cfg.loss == "sampled" or (cfg.loss == "auto" and device.type != "cuda")
+
+
+def updates_per_epoch(n_train: int, batch_size: int) -> int:
+    return max(1, -(-n_train // batch_size))
+
+
 def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab, vocab: Vocab, scheme_index: int,
                  cfg: MMCFConfig, out_dir: Path, device: torch.device,
-                 directions: Callable[[], np.ndarray] | None = None) -> dict:
+                 directions: Callable[[], np.ndarray] | None = None, seconds: float = 0.0) -> dict:
     """Train one scheme (tied, then untied where configured), resuming from its checkpoint if any,
     and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary.
 
     train: the training playlists in the dense vocabulary's columns (dense.view); val: validation
     playlists in catalogue columns, or None to keep the last weights (a refit on every playlist).
-    directions: supplies `principal_directions(train, ...)` for cfg.init == "svd" (computed here when
-    not given; train_all shares one computation between the schemes)."""
+    A phase is its epochs of ceil(playlists / batch) updates, validated (and checkpointed) at each
+    epoch's end; `seconds` (0: none) is the scheme's share of [mmcf] train_seconds, split between
+    its phases by their epochs. directions: supplies `principal_directions(train, ...)` for
+    cfg.init == "svd" (computed here when not given; train_all shares one computation)."""
     scheme = cfg.schemes[scheme_index]
     final = model_path(out_dir, scheme.name)
+    sampled = sampled_loss(cfg, device)
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
                             "fingerprint": vocab.fingerprint, "n_train": len(train), "dense_items": dense.n_items,
-                            "updates": cfg.updates(scheme), "validated": val is not None}, sort_keys=True)
+                            "sampled": sampled, "seconds": seconds, "validated": val is not None}, sort_keys=True)
     if final.exists():
         blob = torch.load(final, map_location="cpu", weights_only=True)
         if blob.get("signature") == signature:
             log.info("%s: already trained (%s), skipping", scheme.name, final)
             return json.loads(blob["summary"])
     bf16 = use_bf16(cfg.precision, device)
-    tied_updates, untied_updates = cfg.updates(scheme)
-    phases = [("tied", tied_updates, cfg.tied_lr)]
-    if scheme.untied:
-        phases.append(("untied", untied_updates, cfg.untied_lr))
+    per_epoch = updates_per_epoch(len(train), cfg.batch_size)
+    phases = [(name, epochs, lr) for name, epochs, lr in (("tied", scheme.tied_epochs, cfg.tied_lr),
+                                                         ("untied", scheme.untied_epochs, cfg.untied_lr)) if epochs]
+    total_epochs = sum(e for _, e, _ in phases) or 1
     rows = val_rows(val, scheme, cfg) if val is not None else np.zeros(0, dtype=np.int64)
     if len(rows) == 0 and val is not None:
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
                     scheme.categories)
     if directions is None:
         directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
-    log.info("%s: %d training playlists, %d validation playlists per check, %s, %s", scheme.name, len(train),
-             len(rows), device, "bf16" if bf16 else "fp32")
+    log.info("%s: %d training playlists (%d updates an epoch), %d validation playlists per check, %s, %s, %s loss",
+             scheme.name, len(train), per_epoch, len(rows), device, "bf16" if bf16 else "fp32",
+             "sampled" if sampled else "full")
     validate = (lambda m: lambda: evaluate(m, val, rows, dense, vocab, cfg)) if len(rows) else (lambda m: None)
-    selection, checkpoints = trainer.Selection(), []
-    for pi, (phase, n_updates, lr) in enumerate(phases):
+    selection, checkpoints, stops = trainer.Selection(), [], {}
+    for pi, (phase, epochs, lr) in enumerate(phases):
         checkpoints.append(Path(out_dir) / f"{scheme.name}.{phase}.ckpt.pt")
-        loop = trainer.Loop(n_updates, cfg.eval_every, f"{scheme.name} {phase}", checkpoints[-1],
-                            f"{signature} {phase}", tag={"phase": phase})
+        loop = trainer.Loop(epochs * per_epoch, per_epoch, f"{scheme.name} {phase}", checkpoints[-1],
+                            f"{signature} {phase}", tag={"phase": phase}, patience=cfg.patience,
+                            seconds=seconds * epochs / total_epochs)
         done = trainer.finished(loop)  # a resumed run: this phase ended before; no model, SVD or batches
         if done is not None:
             selection = done
-            continue
-        model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
-        distributed.broadcast_params(model)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-        step = _step_fn(model, opt, Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi)), cfg,
-                        (scheme_index, pi), bf16, device)
-        selection = trainer.run(loop, model, [opt], step, validate(model), selection)
+        else:
+            model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
+            distributed.broadcast_params(model)
+            batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi), sampled, cfg.head,
+                              cfg.negatives)
+            optimizers = [torch.optim.Adam(model.parameters(), lr=lr, fused=True)]
+            step = _step_fn(model, optimizers, batcher, cfg, (scheme_index, pi), bf16, device)
+            selection = trainer.run(loop, model, optimizers, step, validate(model), selection)
+        stops[phase] = selection.stop_reason
+        log.info("%s %s: %s", scheme.name, phase, selection.stop_reason)
     best_tied = selection.best_tag.get("phase", "tied") == "tied"
     summary = {"scheme": scheme.name, "categories": scheme.categories,
                "best_val_r_precision": selection.best if np.isfinite(selection.best) else None,
-               "best_phase": "tied" if best_tied else "untied", "history": selection.history,
-               "seconds": round(selection.seconds, 2), "precision": "bf16" if bf16 else "fp32"}
+               "best_phase": "tied" if best_tied else "untied", "updates_per_epoch": per_epoch, "stopped": stops,
+               "history": selection.history, "seconds": round(selection.seconds, 2),
+               "precision": "bf16" if bf16 else "fp32", "loss": "sampled" if sampled else "full"}
     if distributed.is_main():
         with atomic_path(final) as tmp:
             torch.save({"state": selection.best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
@@ -244,13 +280,15 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     return summary
 
 
-def _step_fn(model: DAE, opt: torch.optim.Optimizer, batcher: Batcher, cfg: MMCFConfig, key: tuple[int, int],
-             bf16: bool, device: torch.device) -> Callable[[int], float]:
+def _step_fn(model: DAE, optimizers: list[torch.optim.Optimizer], batcher: Batcher, cfg: MMCFConfig,
+             key: tuple[int, int], bf16: bool, device: torch.device) -> Callable[[int], float]:
     """Update u of one phase: its batch and hidden dropout are pure functions of (seed, key, u); under
     torchrun every rank draws the whole batch and trains its shard, gradients summed before Adam."""
     gen = torch.Generator(device=device)
     lo, hi = distributed.shard(cfg.batch_size)
     share = (hi - lo) / cfg.batch_size
+    if batcher.sampled and distributed.world_size() > 1:
+        raise PipelineError("[mmcf] loss = \"sampled\" trains in one process; use loss = \"full\" under torchrun")
 
     def step(u: int) -> float:
         b = batcher.batch(u)
@@ -258,12 +296,19 @@ def _step_fn(model: DAE, opt: torch.optim.Optimizer, batcher: Batcher, cfg: MMCF
         mask = model.dropout_mask(b.x.shape[0], cfg.hidden_keep, gen)[lo:hi]
         b = b.rows_between(lo, hi)
         target = Target(torch.from_numpy(b.target_rows).to(device), torch.from_numpy(b.target_cols).to(device))
-        loss = model.loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask, bf16=bf16,
-                                   with_loss=u % LOSS_EVERY == 0)
-        distributed.all_reduce_grads(model.parameters(), share)
-        if not np.isnan(loss):
-            loss = distributed.all_reduce_loss(loss, share)
-        opt.step()
+        if b.cols is not None:
+            loss = model.sampled_loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask,
+                                               torch.from_numpy(b.cols).to(device),
+                                               torch.from_numpy(b.col_scale).to(device), b.n_whole, bf16,
+                                               u % LOSS_EVERY == 0)
+        else:
+            loss = model.loss_and_grad(Bag.from_csr(b.x, device), target, cfg.neg_weight, mask, bf16=bf16,
+                                       with_loss=u % LOSS_EVERY == 0)
+            distributed.all_reduce_grads(model.parameters(), share)
+            if not np.isnan(loss):
+                loss = distributed.all_reduce_loss(loss, share)
+        for opt in optimizers:
+            opt.step()
         return loss
 
     return step
@@ -296,11 +341,12 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
         train, val = artifacts.playlists("all"), None
         path = Path(refit_from) / SUMMARY_FILE  # rank 0 writes it last: the others wait for its copy
         cfg = refit_config(cfg, distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None), path)
-    dense = dense_vocab.choose(train, cfg.dense_memory_mb, dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size))
+    per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg, device))
+    dense = dense_vocab.choose(train, cfg.min_counts(len(train)), cfg.dense_memory_mb, per_item)
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
-            "artist_min_count": dense.artist_min_count,
+            "artist_min_count": dense.artist_min_count, "rule_min_counts": list(cfg.min_counts(len(train))),
             "catalogue_tracks": vocab.n_tracks, "catalogue_artists": vocab.n_artists,
-            "training_mb": round(dense.n_items * dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size) / 2**20)}
+            "training_mb": round(dense.n_items * per_item / 2**20)}
     if val is not None:
         info["val_holdout_coverage"] = dense_vocab.coverage(dense, val, train)
     log.info("dense vocabulary: %s", info)
@@ -313,9 +359,13 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
     result: dict = {"schemes": {}, "dense": info, "refit": refit_from is not None}
     train = dense.view(train)
     directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
+    all_epochs = sum(s.tied_epochs + s.untied_epochs for s in cfg.schemes) or 1
     for name in names:
         index = [s.name for s in cfg.schemes].index(name)
-        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions)
+        scheme = cfg.schemes[index]
+        share = cfg.train_seconds * (scheme.tied_epochs + scheme.untied_epochs) / all_epochs
+        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions,
+                                               share)
     result["train_seconds"] = round(time.perf_counter() - t0, 2)
     if distributed.is_main() and val is not None:
         result |= _validate(out_dir, device, names, cfg, val, vocab)
@@ -338,30 +388,32 @@ def _validate(out_dir: Path, device: torch.device, names: list[str], cfg: MMCFCo
 
 
 def refit_config(cfg: MMCFConfig, summary: dict, where: Path) -> MMCFConfig:
-    """cfg with each scheme's update budgets replaced by what model selection kept in `summary`:
-    the tied updates up to the best tied check, and the untied updates up to the best untied check
-    when an untied model won (that phase started from the best tied weights)."""
+    """cfg with each scheme's epochs replaced by what model selection kept in `summary`: the tied
+    epochs up to the best tied check, and the untied epochs up to the best untied check when an
+    untied model won (that phase started from the best tied weights). Epochs, not updates: every
+    playlist makes longer epochs than the training playlists did."""
     schemes = []
     for s in cfg.schemes:
         if s.name not in summary.get("schemes", {}):
             raise PipelineError(f"{where}: no scheme {s.name!r} to refit from; train it first")
-        tied, untied = selected_updates(summary["schemes"][s.name], cfg.updates(s))
-        schemes.append(dataclasses.replace(s, tied_updates=tied, untied_updates=untied, untied=untied > 0))
-    return dataclasses.replace(cfg, schemes=schemes, updates_scale=1.0)
+        tied, untied = selected_epochs(summary["schemes"][s.name], (s.tied_epochs, s.untied_epochs))
+        schemes.append(dataclasses.replace(s, tied_epochs=tied, untied_epochs=untied))
+    return dataclasses.replace(cfg, schemes=schemes)
 
 
-def selected_updates(scheme_summary: dict, budgets: tuple[int, int]) -> tuple[int, int]:
-    """(tied, untied) updates of the selected model; the budgets trained for when nothing was scored."""
-    history = scheme_summary["history"]
+def selected_epochs(scheme_summary: dict, epochs: tuple[int, int]) -> tuple[int, int]:
+    """(tied, untied) epochs of the selected model; the configured epochs when nothing was scored."""
+    history, per_epoch = scheme_summary["history"], scheme_summary["updates_per_epoch"]
     tied = trainer.best_update(history, "tied")
     if tied is None:
-        return budgets
-    return tied, trainer.best_update(history, "untied") if scheme_summary["best_phase"] == "untied" else 0
+        return epochs
+    untied = trainer.best_update(history, "untied") if scheme_summary["best_phase"] == "untied" else 0
+    return -(-tied // per_epoch), -(-untied // per_epoch)
 
 
 def _training_settings(cfg: MMCFConfig) -> dict:
     """The settings that can change the kept weights (seed weights included: model selection uses them)."""
-    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "eval_every",
+    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "patience",
             "val_playlists", "init", "init_row_norm", "precision", "seed", "track_weight", "artist_weight",
             "long_seeds", "recent_seeds", "early_weight")
     return {k: getattr(cfg, k) for k in keys}

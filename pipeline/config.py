@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baselines.models import BaselineConfig
 from charcnn.config import TitleConfig
 from common.config import load_config, to_dict
 from common.errors import PipelineError
 from ensemble.config import RerankConfig
 from mmcf.config import MMCFConfig
-from preprocess.build import BuildConfig
+from preprocess.build_config import BuildConfig
 from sources import REGISTRY
+from sources.sparse import BaselineConfig
 
 # stage -> the lists it adds (run.final picks one of them for the submission). The baselines stage
 # fits every registered source of stage "baselines"; a source with its own stage is a stage too.

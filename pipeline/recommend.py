@@ -94,9 +94,9 @@ def typical_length(n_seeds: int, has_title: bool) -> int:
 def playlist_set(entry: dict, art: Artifacts) -> tuple[PlaylistSet, list[str]]:
     """The entry in catalogue space through the batch path (and its seed uris outside the catalogue)."""
     from preprocess.build import challenge_set
-    from preprocess.mpd import playlists_to_slice
+    from preprocess.challenge_file import playlists_to_slice
 
-    ps = challenge_set(playlists_to_slice(Path("<playlist>"), [entry], require_num_tracks=True), art.vocab)
+    ps = challenge_set(playlists_to_slice(Path("<playlist>"), [entry]), art.vocab)
     known = set(art.vocab.track_uri[ps.tracks.indices].tolist())
     return ps, [t["track_uri"] for t in entry["tracks"] if t["track_uri"] not in known]
 
@@ -127,7 +127,7 @@ class Recommender:
 
     def lists(self, ps: PlaylistSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every model's (ids, scores) list for the playlists, as the stages make the challenge lists."""
-        from baselines.models import Popularity
+        from sources.sparse import Popularity
         from mmcf.mixing import mmcf_lists
         from mmcf.predict import predict
 

@@ -1,5 +1,5 @@
 """The model stages as functions over one folder layout: run.py chains them (with stage records, so an
-unchanged stage is skipped), and each stage's own command (`python -m baselines`, `mmcf`, `charcnn`,
+unchanged stage is skipped), and each stage's own command (`python -m sources --stage baselines`, `mmcf`, `charcnn`,
 `ensemble`, `submission.write`) calls one of them, so both ways give the same files.
 
     RUN/artifacts/   python -m preprocess.build: vocabulary (the catalogue) and playlist matrices
@@ -74,7 +74,7 @@ def source_dir(run: Path, name: str) -> Path:
 def check_inputs(run: Path, cfg: PipelineConfig, stage: str) -> None:
     """One line naming the first missing input of a stage command, and the command that makes it."""
     need = [(run / "artifacts" / "manifest.json", "python -m preprocess.build")]
-    made_by = {"baselines": "python -m baselines", "mmcf": "python -m mmcf", "charcnn": "python -m charcnn",
+    made_by = {"baselines": "python -m sources --stage baselines", "mmcf": "python -m mmcf", "charcnn": "python -m charcnn",
                "rerank": "python -m ensemble"}
     wanted = [s for s in cfg.run.stages if s != "rerank"] if stage == "ensemble" else cfg.run.stages
     files = list_files(run, cfg)
@@ -232,7 +232,7 @@ def ensemble(art: Artifacts, run: Path, cfg: PipelineConfig, device: str = "auto
 
 
 def mixing(art: Artifacts, dae: Path, title: Path, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
-    from baselines.models import Popularity
+    from sources.sparse import Popularity
     from charcnn.train import load_title_model
     from mmcf.mixing import mmcf_lists
     from mmcf.predict import load_models
@@ -281,8 +281,8 @@ def dense_tracks(dae: Path, split: str, cfg: PipelineConfig) -> np.ndarray | Non
 def write_submission(art: Artifacts, lists: Path, challenge: Path, path: Path, cfg: PipelineConfig) -> Path:
     """The challenge lists as the official CSV (popularity pads short lists), verified against the
     challenge set: a submission that breaks a rule is an error, never a file left to upload."""
-    from baselines.models import Popularity
-    from preprocess.mpd import read_challenge
+    from sources.sparse import Popularity
+    from preprocess.challenge_file import read_challenge
     from submission.csvio import read_submission
     from submission.verify import find_problems, format_report
     from submission.writer import write_submission as write_csv

@@ -166,15 +166,3 @@ def load_artifacts(folder: str | Path, expect_fingerprint: str | None = None) ->
         raise PipelineError(f"{folder}: vocabulary fingerprint {vocab.fingerprint} differs from the model's "
                             f"{expect_fingerprint}; retrain or point at the matching artifacts")
     return Artifacts(folder=folder, manifest=manifest, vocab=vocab)
-
-
-def item_matrix(ps: PlaylistSet, max_pos: np.ndarray | None = None) -> sp.csr_matrix:
-    """Binary [P, T + A] input of the autoencoder: tracks then artists, optionally only the first
-    max_pos[i] positions of playlist i (first-N schemes)."""
-    x = sp.hstack([ps.tracks, ps.artists], format="csr")
-    if max_pos is not None:
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-        x.data = np.where(x.data <= max_pos[rows], x.data, 0)
-        x.eliminate_zeros()
-    x.data = np.ones_like(x.data, dtype=np.float32)
-    return x.astype(np.float32)

@@ -1,7 +1,7 @@
 """The preprocessing stage: MPD slices (+ a challenge set) -> the artifact folder models read.
 
 Built for the full MPD (1M playlists, 66M entries) on a small machine: slices are parsed in
-worker processes straight into integer ids (preprocess.mpd.scan), so the main process holds
+worker processes straight into integer ids (preprocess.corpus.scan), so the main process holds
 only int32/bool per-entry arrays; vocabulary counts are bincounts and the playlist matrices
 are assembled as CSR directly. The artifact format is preprocess.artifacts.
 
@@ -14,7 +14,6 @@ import dataclasses
 import datetime
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,46 +22,26 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.cli import run_cli
-from common.errors import PipelineError
 from common.io import write_json
 from common.sparse import column_counts
 from preprocess.artifacts import (FORMAT_VERSION, Artifacts, PlaylistSet, Vocab, load_artifacts, save_playlists,
                                   save_vocab)
-from common.categories import CATEGORIES, infer_categories
+from common.categories import CATEGORIES
+from preprocess.build_config import BuildConfig
 from preprocess.challenge import choose_playlists, entry_rows, pick_seeds, playlist_coverage
-from preprocess.mpd import URI_PREFIX, Corpus, Slice, read_challenge, scan
+from preprocess.challenge_file import Slice, read_challenge, seed_categories
+from preprocess.corpus import Corpus, scan
+from preprocess.schema import URI_PREFIX, VARIOUS_ARTISTS
 from preprocess.titles import normalize_title, title_chars
 
 log = logging.getLogger("preprocess.build")
 
-VARIOUS_ARTISTS = "spotify:artist:0LyfQWJT6nXafLPZqxe9Of"
 # Caps on stored strings: numpy str arrays are as wide as their longest entry, and one odd
 # 300-character name would multiply the vocabulary's size. Titles keep far more than the 25
 # characters the title model reads.
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 64
 OUTPUTS = ("manifest.json", "vocab.npz", "train.npz", "val.npz", "val_full.npz", "challenge.npz")
-
-
-@dataclass
-class BuildConfig:
-    """[preprocess] section of a config file."""
-
-    # The catalogue: every track and artist of the playlists that train the final models (training
-    # + validation). MMCF's 5 / 3 were set for 1M playlists; at 10K-100K they cut a quarter of the
-    # reachable answers. The dense models choose their own, budgeted vocabulary (mmcf/dense.py).
-    min_track_count: int = 1  # a track is kept if this many playlists contain it
-    min_artist_count: int = 1  # an artist is kept if it has this many entries
-    max_train_len: int = 250  # training playlists with more kept tracks are skipped
-    val_per_category: int = 200  # validation playlists per challenge category (0: none)
-    seed: int = 0
-    workers: int = 2  # processes parsing slices
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            lowest = 1 if f.name in ("min_track_count", "min_artist_count", "max_train_len") else 0
-            if f.name != "seed" and getattr(self, f.name) < lowest:
-                raise PipelineError(f"[preprocess]: {f.name} must be >= {lowest}, got {getattr(self, f.name)}")
 
 
 def build(mpd_dir: str | Path, out_dir: str | Path, cfg: BuildConfig | None = None,
@@ -295,13 +274,11 @@ def challenge_set(seeds: Slice, vocab: Vocab) -> PlaylistSet:
     tracks = _csr(out_row[s], vt[s], pos[s] + 1, (n_pl, vocab.n_tracks), np.int32)
     s = _first(out_row, a_key) & (va >= 0)
     artists = _csr(out_row[s], va[s], pos[s] + 1, (n_pl, vocab.n_artists), np.int32)
-    rank = np.arange(len(pos)) - np.repeat(seeds.indptr[:-1], lengths)
-    in_order = np.bincount(out_row[pos != rank], minlength=n_pl) == 0
     title, chars = _titles(np.asarray(seeds.name, dtype=object), seeds.has_name)
     return PlaylistSet(
         pid=seeds.pid, title=title, has_title=seeds.has_name, title_chars=chars,
         num_tracks=seeds.num_tracks.astype(np.int32),
-        category=infer_categories(lengths, seeds.has_name, in_order),
+        category=seed_categories(seeds),
         n_seeds=lengths.astype(np.int32), n_unknown=np.bincount(out_row[vt < 0], minlength=n_pl).astype(np.int32),
         tracks=tracks, artists=artists,
         n_holdouts=np.maximum(seeds.num_tracks - lengths, 0).astype(np.int32),

@@ -33,7 +33,8 @@ from common.errors import PipelineError
 from common.io import atomic_path
 from common.progress import progress
 from common.categories import CATEGORIES
-from preprocess.mpd import load_json, map_ordered, scan
+from preprocess.corpus import map_ordered, scan
+from preprocess.slices import load_json
 
 log = logging.getLogger("preprocess.challenge")
 

@@ -1,16 +1,16 @@
-"""`python -m sources`: one registered source's stage alone (the sources with a stage of their own;
-the baselines stage, `python -m baselines`, fits the others).
+"""`python -m sources`: one stage of the registered sources alone, in run.py's layout.
 
-Fits the source on the training playlists choosing its settings on the validation playlists, then
-on every playlist with them, and writes its models to OUT/val/ and OUT/challenge/ and its lists to
-OUT/<source>.npz (run.py's layout: OUT = RUN/<source>).
+`--stage baselines` fits every source of the baselines stage (popularity, title popularity, item
+and artist kNN, ALS, title kNN) into OUT = RUN/baselines; `--stage NAME` for a source with a stage
+of its own (sequence) fits it into OUT = RUN/NAME. Each source chooses its settings on the
+validation playlists, is refit on every playlist with them, and writes its lists for the validation
+and challenge playlists.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from common.cli import run_cli
+from common.cli import run_cli, stage_parser
 from pipeline import stages
 from pipeline.config import load_pipeline_config
 from preprocess.artifacts import load_artifacts
@@ -18,17 +18,20 @@ from sources import REGISTRY
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sources", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", required=True, choices=[n for n, s in REGISTRY.items() if s.stage == n],
-                    help="a registered source with a stage of its own (the others run in python -m baselines)")
-    ap.add_argument("--artifacts", required=True, help="folder written by python -m preprocess.build (RUN/artifacts)")
-    ap.add_argument("--out", required=True, type=Path, help="the stage folder (RUN/<source>)")
-    ap.add_argument("--config", help="pipeline TOML (defaults without it)")
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = CUDA when present")
+    own = [n for n, s in REGISTRY.items() if s.stage == n]
+    ap = stage_parser("python -m sources", __doc__.split("\n\n")[0], "RUN/<stage>")
+    ap.add_argument("--stage", "--source", dest="stage", required=True, choices=["baselines", *own],
+                    help="baselines, or a registered source with a stage of its own")
     args = ap.parse_args(argv)
     cfg = load_pipeline_config(args.config)
-    result = stages.source_stage(args.source, load_artifacts(args.artifacts), args.out, cfg, args.device)
-    print(f"{args.source}: chose {result['selected']} on validation; lists in {args.out / (args.source + '.npz')}")
+    art = load_artifacts(args.artifacts)
+    if args.stage == "baselines":
+        chosen = stages.baselines(art, args.out, cfg)["selected"]
+    else:
+        chosen = {args.stage: stages.source_stage(args.stage, art, args.out, cfg, args.device)["selected"]}
+    for name, selected in chosen.items():
+        print(f"{name}: chose {selected or 'nothing'} on validation")
+    print(f"lists in {args.out}")
     return 0
 
 

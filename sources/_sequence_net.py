@@ -24,8 +24,8 @@ from common.sparse import column_counts, popularity_order
 from common.topk import batched_topk, fill_from_order
 from mmcf.dense import DenseVocab, choose
 from preprocess.artifacts import PlaylistSet
+from sources._sequence_data import SequenceConfig, crops, sequences
 from sources.base import FitContext
-from sources.sequence import SequenceConfig, crops, sequences
 
 log = logging.getLogger("sequence")
 FILE = "sequence.pt"
@@ -132,7 +132,7 @@ def _train(train: PlaylistSet, cfg: SequenceConfig, ctx: FitContext, device: tor
     update count is `selected`, without them (a refit) `selected["updates"]` updates are trained."""
     updates = int(ctx.selected.get("updates", cfg.updates))
     per_item = cfg.dim * 4 * 3  # an embedding row and Adam's two moments, in fp32 (the gradient is sparse)
-    dense = dataclasses.replace(choose(train, cfg.memory_mb, per_item, track_share=1.0),  # tracks only
+    dense = dataclasses.replace(choose(train, (1, 1), cfg.memory_mb, per_item, track_share=1.0),  # tracks only
                                 artists=np.zeros(0, np.int32))
     popularity = column_counts(train.tracks).astype(np.float32)
     indptr, items = sequences(dense.view(train))

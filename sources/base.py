@@ -44,3 +44,12 @@ class Source(Protocol):
 
     @classmethod
     def load(cls, folder: Path, train: PlaylistSet, settings: Any, ctx: FitContext) -> "Source": ...
+
+
+class Fitted:
+    """The state most sources hold: one fitted model and what validation chose for it."""
+
+    stage: ClassVar[str] = "baselines"
+
+    def __init__(self, model: Any, selected: dict):
+        self.model, self.selected = model, selected

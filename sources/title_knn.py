@@ -21,8 +21,6 @@ over distinct titles, never a loop over playlists. Settings: the [title_knn] sec
 from __future__ import annotations
 
 import itertools
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +33,8 @@ from common.metrics import list_metrics, validation_rows
 from common.sparse import binary, column_counts, popularity_order
 from common.topk import fill_from_order, keep_first
 from preprocess.artifacts import PlaylistSet
-from sources.base import FitContext
+from preprocess.titles import char_grams, title_tokens
+from sources.base import FitContext, Fitted
 
 MODEL, CHOICE = "title_knn.npz", "title_knn.json"
 VAL_K = 500  # list depth scored on validation: the challenge's
@@ -66,52 +65,6 @@ class TitleKNNConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise PipelineError(f"[title_knn]: out-of-range value(s) for {', '.join(bad)}")
-
-
-# ---- normalisation ---------------------------------------------------------------------------
-_YEAR = re.compile(r"(?:\b2k ?|'|\b)(1\d)\b")  # "2k17", "'17", "17" -> "2017" (the MPD's years: 2010-2017)
-_POSSESSIVE = re.compile(r"(?<=[a-z])'s\b")  # "sarah's" -> "sarah"; "80's" stays a decade
-_TOKEN = re.compile(r"[a-z0-9]+|\S")
-_STRETCH = re.compile(r"(.)\1{2,}")  # "chilll" -> "chill": a run of three or more letters is a stretch
-_RUN = re.compile(r"(.)\1+")
-_AND = {"n": "and", "&": "and"}
-
-
-def title_tokens(title: str) -> tuple[str, ...]:
-    """The words of a stored (lower-case, punctuation-stripped) title in one spelling, then its
-    symbols (emoji, non-Latin characters) once each, as their own tokens: 1.4% of real titles carry
-    them and a symbol such as a flame says something about the tracks."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", title.replace("’", "'")) if not unicodedata.combining(c))
-    plain = _POSSESSIVE.sub("", _YEAR.sub(r"20\1", plain)).replace("'", "")
-    words, symbols = [], []
-    for tok in _TOKEN.findall(plain):
-        if tok in _AND:
-            words.append("and")
-        elif tok.isascii() and tok[0].isalnum():
-            words.append(_stem(_STRETCH.sub(r"\1\1", tok)))
-        elif not tok.isascii() and unicodedata.category(tok)[0] in "LSN" and unicodedata.category(tok) != "Sk":
-            symbols.append(tok)
-    return tuple(words) + tuple(dict.fromkeys(symbols))
-
-
-def _stem(word: str) -> str:
-    """Light plural stemming ("throwbacks" -> "throwback", "memories" -> "memory"): the forms are
-    as common as each other among real titles."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def char_grams(tokens: tuple[str, ...]) -> list[str]:
-    """Character 3-grams of the title's words glued together, letter runs collapsed, padded: glued
-    words ("#chillvibes"), stretched letters and one-letter typos share most of their 3-grams."""
-    glued = _RUN.sub(r"\1", "".join(t for t in tokens if t.isascii()))
-    if not glued:
-        return []
-    padded = f"^{glued}$"
-    return [padded[i:i + 3] for i in range(max(1, len(padded) - 2))]
 
 
 # ---- the title space -------------------------------------------------------------------------
@@ -312,14 +265,9 @@ def select(model: TitleKNN, val: PlaylistSet, track_artist: np.ndarray, cfg: Tit
     return best[1] | {"validation_r_precision": tried}
 
 
-class TitleKNNSource:
-    name = "title_knn"
-    section = "title_knn"
+class TitleKNNSource(Fitted):
+    name = section = "title_knn"
     Config = TitleKNNConfig
-    stage = "baselines"
-
-    def __init__(self, model: TitleKNN, selected: dict):
-        self.model, self.selected = model, selected
 
     @classmethod
     def fit(cls, train: PlaylistSet, settings: TitleKNNConfig, ctx: FitContext) -> "TitleKNNSource":

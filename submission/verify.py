@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from common.cli import run_cli
 from common.metrics import MAX_RECS
-from preprocess.mpd import Challenge, read_challenge
+from preprocess.challenge_file import Challenge, read_challenge
 from submission.csvio import SubmissionFile, malformed_uris, read_submission, team_info_problem
 
 SHOW_PER_KIND = 20

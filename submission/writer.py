@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from common.errors import PipelineError
 from common.io import atomic_path
-from common.metrics import MAX_RECS
+from common.metrics import MAX_RECS, first_occurrence
 from submission.csvio import TEAM_TAG
 
 log = logging.getLogger("writer")
@@ -71,24 +71,13 @@ def _first(items: np.ndarray, ok: np.ndarray, n: int) -> np.ndarray:
 
 
 def _keep(items: np.ndarray, seeds: sp.csr_matrix) -> np.ndarray:
-    """bool: a real id, not a seed of its row (sparse lookups), and its first appearance in the row
-    (row-wise sorts; a stable one only when some row repeats an item)."""
+    """bool: a real id, not a seed of its row (sparse lookups), and its first appearance in the row."""
     valid = items >= 0
     safe = np.where(valid, items, 0)
     rows = np.repeat(np.arange(items.shape[0], dtype=np.int64), items.shape[1])
     is_seed = np.asarray(seeds[rows, safe.ravel()]).reshape(items.shape) != 0 if items.size else valid
     ok = valid & ~is_seed
-    vals = np.where(ok, items, -1)
-    ordered = np.sort(vals, axis=1)
-    if not ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any():
-        return ok
-    order = np.argsort(vals, axis=1, kind="stable")
-    ordered = np.take_along_axis(vals, order, axis=1)
-    first_sorted = np.ones(items.shape, dtype=bool)
-    first_sorted[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    first = np.empty(items.shape, dtype=bool)
-    np.put_along_axis(first, order, first_sorted, axis=1)
-    return ok & first
+    return ok & first_occurrence(np.where(ok, items, -1))
 
 
 def write_rows(path: str | Path, pids: np.ndarray, uris: np.ndarray, team_name: str, email: str) -> None:

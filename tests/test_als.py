@@ -1,11 +1,11 @@
-"""implicit's ALS as a baseline and source (baselines/als.py): fold-in of new playlists, cold playlists,
+"""implicit's ALS as a baseline and source (sources/als.py): fold-in of new playlists, cold playlists,
 seeds, save/load, and the choice of rank on validation playlists."""
 import numpy as np
 import pytest
 
-from baselines.als import ALS, ALSConfig, select_factors
-from baselines.models import Popularity, recommend
 from common.errors import PipelineError
+from sources.als import ALS, ALSConfig, select_factors
+from sources.sparse import Popularity, recommend
 from tests.psfake import make_set, make_vocab
 
 N_GROUPS, PER_GROUP = 6, 15
@@ -84,7 +84,7 @@ class _Clock:
 
 @pytest.fixture
 def clock(monkeypatch):
-    import baselines.als as als
+    import sources.als as als
 
     fake = _Clock({8: 0.10, 16: 0.12, 32: 0.15, 64: 0.14, 128: 0.20, 256: 0.21})
     monkeypatch.setattr(als.time, "perf_counter", fake.perf_counter)

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity, recommend
 from common.sparse import sample_rows
 from common.topk import batched_topk, topk_excluding
+from sources.item_knn import ItemKNN
+from sources.sparse import BaselineConfig, Popularity, recommend
+from sources.title_popularity import TitlePopularity
 from tests.psfake import make_set, make_vocab
 
 VOCAB = make_vocab(12)
@@ -104,13 +106,21 @@ def test_sample_rows_keeps_short_rows_and_caps_long_ones_without_bias():
 
 
 def test_item_knn_sample_bounds_the_playlists_read_per_seed():
-    train = make_set([[0, i % 5 + 1] for i in range(50)] + [[1, 2]], VOCAB)
+    """A seed in 50 playlists (with 11 other tracks) is read through 10 of them: only the tracks of
+    those 10 score, and the sample is scaled so that the seed's evidence totals what all 50 give."""
+    train = make_set([[0, i % 11 + 1] for i in range(50)] + [[1, 2]], VOCAB)
     pop = Popularity(train)
     exact = ItemKNN(train, pop, BaselineConfig(knn_max_playlists=0))
     sampled = ItemKNN(train, pop, BaselineConfig(knn_max_playlists=10))
     assert np.diff(exact.xt.indptr)[0] == 50 and np.diff(sampled.xt.indptr)[0] == 10
-    ids, _ = recommend(sampled, make_set([[0]], VOCAB), k=5)
-    assert set(ids[0]) <= {1, 2, 3, 4, 5} | set(range(6, 12))
+    seed = make_set([[0]], VOCAB)
+    read = set(train.tracks[sampled.xt[0].indices].indices.tolist()) - {0}  # the tracks of the 10 kept
+    raw = sampled.raw_scores(seed, np.array([0]))[0]
+    assert set(np.flatnonzero(raw > 0).tolist()) - {0} == read  # (recommend drops the seed itself)
+    ids, _ = recommend(sampled, seed, k=11)
+    assert set(ids[0, :len(read)].tolist()) == read  # the kNN tracks first, popularity after them
+    evidence = [m.raw_scores(seed, np.array([0]))[0] / m.cand_w for m in (sampled, exact)]
+    assert np.isclose(evidence[0].sum(), evidence[1].sum())
 
 
 def test_topk_breaks_ties_at_the_cut_by_column_id_so_lists_are_prefixes():
@@ -144,7 +154,7 @@ def test_title_popularity_shortcut_gives_the_dense_scorers_lists():
 
 
 def test_artist_knn_uses_seed_artists_even_without_known_seed_tracks():
-    from baselines.models import ArtistKNN
+    from sources.artist_knn import ArtistKNN
 
     # artist = track // 4: playlists with artist 1 (tracks 4..7) also hold 12 and 13
     vocab = make_vocab(20)

@@ -15,7 +15,8 @@ from common.errors import PipelineError
 from preprocess import build as build_mod
 from preprocess.artifacts import load_artifacts
 from pipeline.config import load_pipeline_config
-from preprocess.build import VARIOUS_ARTISTS, BuildConfig, build
+from preprocess.build import BuildConfig, build
+from preprocess.schema import VARIOUS_ARTISTS
 from common.categories import BY_ID
 from preprocess.challenge import pick_seeds
 from preprocess.titles import normalize_title

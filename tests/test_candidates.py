@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, recommend
 from common.errors import PipelineError
 from ensemble.candidates import SourceList, as_source, candidate_recall, is_member, lookup_csr, merge_candidates
+from sources.item_knn import ItemKNN
+from sources.sparse import BaselineConfig, Popularity, recommend
 from tests.psfake import make_set, make_vocab
 
 VOCAB = make_vocab(20)

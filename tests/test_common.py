@@ -132,13 +132,13 @@ def test_config_layers_merge_over_a_named_base_and_checks_name_the_file(tmp_path
     from common.config import load_layers
     from pipeline.config import load_pipeline_config
 
-    (tmp_path / "base.toml").write_text('[mmcf]\nhidden = 64\neval_every = 7\n[run]\nseed = 3\n')
+    (tmp_path / "base.toml").write_text('[mmcf]\nhidden = 64\nhead = 7\n[run]\nseed = 3\n')
     (tmp_path / "top.toml").write_text('base = "base.toml"\n[mmcf]\nhidden = 32\n')
     merged, layers = load_layers(tmp_path / "top.toml")
-    assert merged == {"mmcf": {"hidden": 32, "eval_every": 7}, "run": {"seed": 3}}
+    assert merged == {"mmcf": {"hidden": 32, "head": 7}, "run": {"seed": 3}}
     assert [p.name for p, _ in layers] == ["top.toml", "base.toml"]
     cfg = load_pipeline_config(tmp_path / "top.toml")
-    assert (cfg.mmcf.hidden, cfg.mmcf.eval_every, cfg.run.seed, cfg.charcnn.updates) == (32, 7, 3, 500)
+    assert (cfg.mmcf.hidden, cfg.mmcf.head, cfg.run.seed, cfg.charcnn.epochs) == (32, 7, 3, 20)
     (tmp_path / "base.toml").write_text('[mmfc]\nhidden = 64\n')
     with pytest.raises(PipelineError, match=r"base\.toml: unknown section\(s\) mmfc"):
         load_pipeline_config(tmp_path / "top.toml")

@@ -66,14 +66,17 @@ def _write_artifacts(folder: Path) -> None:
 
 
 def _dae_cfg() -> MMCFConfig:
-    """Batch 33: the shards differ in size (17 + 16). eval_every 1: one history entry per update."""
-    scheme = SchemeConfig(SCHEME, [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], tied_updates=5, untied_updates=4)
-    return MMCFConfig(hidden=8, batch_size=33, eval_every=1, val_playlists=40, precision="fp32", schemes=[scheme])
+    """Batch 33: the shards differ in size (17 + 16); 7 updates an epoch over the 200 playlists, 5 tied
+    and 4 untied epochs: 9 checks. The full loss: the sampled one trains in one process."""
+    scheme = SchemeConfig(SCHEME, [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], tied_epochs=5, untied_epochs=4)
+    return MMCFConfig(hidden=8, batch_size=33, loss="full", val_playlists=40, precision="fp32", schemes=[scheme])
 
 
 def _title_cfg() -> TitleConfig:
-    return TitleConfig(embed_dim=8, widths=[3, 5], filters=12, batch=15, updates=6, eval_every=1, lr=0.01,
-                       input_keep=0.3, predict_batch=16, train_scheme="s", precision="fp32")
+    """Batch 67: unequal shards (34 + 33), 3 updates an epoch over the 200 playlists; 6 epochs: 6 checks.
+    The sampled loss with few columns: every rank must score the same ones."""
+    return TitleConfig(embed_dim=8, widths=[3, 5], filters=12, batch=67, epochs=6, lr=0.01, loss="sampled", head=10,
+                       negatives=20, input_keep=0.3, predict_batch=16, train_scheme="s", precision="fp32")
 
 
 def _frozen_dae(art: Artifacts) -> MMCFModels:
@@ -174,9 +177,9 @@ def test_rank_zero_alone_writes_what_one_process_writes(runs):
 def test_torchrun_entry_point(runs, tmp_path):
     """`torchrun -m mmcf` end to end: two processes, one table, the scheme selected and refit, lists written."""
     (tmp_path / "cfg.toml").write_text(
-        "[mmcf]\nhidden = 8\nbatch_size = 9\neval_every = 2\nval_playlists = 20\nprecision = \"fp32\"\n"
+        "[mmcf]\nhidden = 8\nbatch_size = 50\nloss = \"full\"\nval_playlists = 20\nprecision = \"fp32\"\n"
         f"[[mmcf.schemes]]\nname = \"{SCHEME}\"\ncategories = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
-        "tied_updates = 2\nuntied_updates = 2\n")
+        "tied_epochs = 2\nuntied_epochs = 1\n")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
                            "-m", "mmcf", "--artifacts", str(runs["folder"]), "--out", str(tmp_path / "out"),

@@ -2,7 +2,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ensemble.candidates import SourceList, merge_candidates
-from ensemble.features import RECENT_SEEDS, FeatureContext, build_features, feature_names
+from ensemble.features import PLAYLIST_FEATURES, RECENT_SEEDS, FeatureContext, build_features, feature_names
 from tests.psfake import make_set, make_vocab
 
 VOCAB = make_vocab(60)
@@ -48,8 +48,13 @@ def test_shapes_names_and_no_nan_where_defined():
     col = {n: x[:, j] for j, n in enumerate(names)}
     warm = np.diff(val.tracks.indptr)[cands.row] > 0
     assert not np.isnan(col["cooc_max"][warm]).any() and np.isnan(col["cooc_max"][~warm]).all()
-    assert np.array_equal(col["category"], val.category[cands.row])
-    assert np.array_equal(col["merge_rank"], cands.merge_rank)
+    first = cands.indptr[:-1][cands.row]  # each candidate's playlist's first candidate
+    for name in PLAYLIST_FEATURES:  # a playlist's features: one value over all its candidates
+        assert np.array_equal(col[name], col[name][first], equal_nan=True), name
+    # merge_rank is the position in the playlist's merged list, which follows the best source rank
+    assert np.array_equal(col["merge_rank"], np.arange(len(cands.row)) - first)
+    best = np.fmin(col["a_rank"], col["b_rank"])
+    assert all((np.diff(best[a:b]) >= 0).all() for a, b in zip(cands.indptr[:-1], cands.indptr[1:]))
 
 
 def test_cooccurrence_matches_dense_reference_in_any_block_size():
@@ -123,6 +128,7 @@ def test_artist_album_title_and_source_features_by_hand():
     assert f["m_rank"] == {0: 0.0, 3: 1.0, 10: 2.0}
     assert np.isclose(f["m_ratio"][3], 0.5)
     assert f["seed_artists"][0] == 2.0 and f["seed_albums"][0] == 3.0 and f["in_order"][0] == 1.0
+    assert f["category"] == {0: 3.0, 3: 3.0, 10: 3.0}
     # track 0 with seed 1 (playlist 0) and seed 9 (playlist 1)
     assert np.allclose([f["cooc_max"][t] for t in (0, 3, 10)], [pm, 0, 0])
     assert np.isclose(f["cooc_mean"][0], 2 / 3 * pm) and f["cooc_nonzero"][3] == 0.0

@@ -1,11 +1,13 @@
 import numpy as np
 import pytest
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, TitlePopularity
 from common.config import from_dict
 from common.errors import PipelineError
 from ensemble.candidates import as_source, is_member, merge_candidates
 from ensemble.features import FeatureContext
+from sources.item_knn import ItemKNN
+from sources.sparse import BaselineConfig, Popularity
+from sources.title_popularity import TitlePopularity
 from ensemble.ranker import (IMPORTANCE_FILE, MODEL_FILE, RerankConfig, fill_popular, fit, load_reranker, prepare,
                              rerank, rerank_with, stratified_share, train_reranker)
 from preprocess.artifacts import Artifacts, save_playlists

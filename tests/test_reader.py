@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from common.cli import run_cli
+from common.errors import PipelineError
 from preprocess import build, challenge
-from preprocess.mpd import PackedStrings, read_slice, read_slice_ids, scan
+from preprocess.corpus import scan
+from preprocess.slices import PackedStrings, read_slice_ids, slice_files
 from tests.mpdfake import make_playlists, write_slices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,18 +113,17 @@ def test_gzip_accepted_and_truncated_gzip_refused(tmp_path, capsys):
     plain = folder / "mpd.slice.3-5.json"
     gz = folder / "mpd.slice.3-5.json.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
-    want_ids, want = read_slice_ids(plain), read_slice(plain)
+    want = read_slice_ids(plain)
     plain.unlink()
     corpus = scan(folder, workers=1)
     assert corpus.pid.tolist() == list(range(6))
-    _same_columns(read_slice_ids(gz), want_ids)  # the gzipped slice reads as the plain one did
-    _same_columns(read_slice(gz), want)
+    _same_columns(read_slice_ids(gz), want)  # the gzipped slice reads as the plain one did
     gz.write_bytes(gz.read_bytes()[:200])
     assert f"{gz}: unreadable or truncated" in _cli_error(capsys, folder, tmp_path)
 
 
 def _same_columns(got, want) -> None:
-    """Every column of two reads of a slice (Slice or SliceIds) is equal; only the path differs."""
+    """Every column of two reads of a slice is equal; only the path differs."""
     assert got.path != want.path and len(want.pid) > 0
     for f in dataclasses.fields(want):
         a, b = getattr(got, f.name), getattr(want, f.name)
@@ -171,13 +172,13 @@ def test_real_world_oddities_are_accepted(tmp_path):
     assert train.tracks[3].nnz == len(playlists[3]["tracks"]) - 1 == train.num_tracks[3] - 1
 
 
-def test_fast_reader_agrees_with_slice_reader(tmp_path):
+def test_corpus_ids_give_back_every_entry_of_the_files(tmp_path):
     folder = _slices(tmp_path / "mpd", n=40, per_slice=20)
     corpus = scan(folder, workers=1)
-    slices = [read_slice(p) for p in sorted(folder.iterdir())]
-    uris = np.concatenate([s.track_uri for s in slices])
+    entries = [t for p in slice_files(folder) for pl in json.loads(p.read_text())["playlists"] for t in pl["tracks"]]
+    uris = np.array([t["track_uri"] for t in entries])
     assert (np.char.add("spotify:track:", corpus.track_id[corpus.track].astype(str)) == uris).all()
-    artists = np.concatenate([s.artist_uri for s in slices])
+    artists = np.array([t["artist_uri"] for t in entries])
     got = np.char.add("spotify:artist:", corpus.artist_id[corpus.track_artist[corpus.track]].astype(str))
     assert (got == artists).all()
 
@@ -202,13 +203,13 @@ def test_help_of_both_clis():
 
 
 def test_hash_collisions_are_reported_not_merged(tmp_path, monkeypatch):
-    import preprocess.mpd as mpd
+    from preprocess import corpus, slices
     folder = _slices(tmp_path / "mpd")
-    monkeypatch.setattr(mpd, "_HASH_MUL", np.zeros(3, dtype=np.uint64))  # every id hashes to 0
-    with pytest.raises(mpd.PipelineError, match="hash alike"):
+    monkeypatch.setattr(slices, "_HASH_MUL", np.zeros(3, dtype=np.uint64))  # every id hashes to 0
+    with pytest.raises(PipelineError, match="hash alike"):
         read_slice_ids(folder / "mpd.slice.0-2.json")
-    table = mpd._IdTable()
+    table = corpus._IdTable()
     first = table.add(folder, np.array([7], dtype=np.uint64), np.array([b"a" * 22], dtype="S22"))
     assert first[0].tolist() == [0] and first[1].tolist() == [True]
-    with pytest.raises(mpd.PipelineError, match=f"{'b' * 22} and {'a' * 22} hash alike"):
+    with pytest.raises(PipelineError, match=f"{'b' * 22} and {'a' * 22} hash alike"):
         table.add(folder, np.array([7], dtype=np.uint64), np.array([b"b" * 22], dtype="S22"))

@@ -1,7 +1,10 @@
 """The stage runner end to end on a tiny synthetic MPD with every stage (baselines, autoencoders,
-title model, reranker): determinism, skipping, kill mid-training and resume."""
+title model, reranker): determinism, skipping and --force, kill mid-training and resume, the stage
+commands, the report, recommend.py. Tests that only read a finished run share the session's
+`smoke_run` (tests/conftest.py); a test that changes a run works on a copy of it."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.toml"  # every stage, with budgets small enough for seconds
+SKIPPED = "up to date, skipped"  # the stage log's line for a stage whose record matches
 
 
 def run(out: Path, cfg: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -23,15 +27,16 @@ def run(out: Path, cfg: Path, *extra: str, check: bool = True) -> subprocess.Com
     return proc
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("run") / "a"
-    proc = run(out, SMOKE)
-    return SMOKE, out, proc
+def module(*args) -> subprocess.CompletedProcess:
+    """`python -m ARGS` from the repository root, which must succeed."""
+    proc = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (args[0], proc.stderr[-2000:])
+    return proc
 
 
-def test_default_run_writes_submission_report_and_table(tiny):
-    cfg, out, proc = tiny
+def test_default_run_writes_submission_report_and_table(smoke_run_process, smoke_run):
+    out, proc = smoke_run, smoke_run_process
     assert (out / "submission.csv").exists() and (out / "report" / "report.md").exists()
     assert "R-prec: category" in proc.stdout
     assert all(name in proc.stdout for name in ("item_knn", "dae", "mmcf", "rerank"))
@@ -43,8 +48,8 @@ def test_default_run_writes_submission_report_and_table(tiny):
     assert verify.returncode == 0
 
 
-def test_report_metrics_agree_with_the_official_scorer_of_the_submission(tiny):
-    cfg, out, _ = tiny
+def test_report_metrics_agree_with_the_official_scorer_of_the_submission(smoke_run):
+    out = smoke_run
     local = out / "data" / "local"
     proc = subprocess.run([sys.executable, "-m", "submission.evaluate", "--submission", str(out / "submission.csv"),
                            "--challenge", str(local / "challenge_set.json"), "--truth", str(local / "truth.json"),
@@ -57,23 +62,75 @@ def test_report_metrics_agree_with_the_official_scorer_of_the_submission(tiny):
             assert abs(row[metric] - report["per_category"][c][metric]) < 1e-6, (metric, c)
 
 
-def test_rerun_skips_finished_stages_and_is_byte_identical(tiny, tmp_path):
-    cfg, out, _ = tiny
+def test_the_report_holds_a_valid_png_for_every_promised_plot(smoke_run):
+    """INTERFACE.md promises OUT/report/ PNG plots of validation metrics per category and model,
+    training curves and timings (the smoke run, with truth and a reranker, adds test metrics and
+    feature importance): each decodes as a PNG of real size that is not one flat colour, and
+    report.md shows it."""
+    from PIL import Image
+
+    report = smoke_run / "report"
+    md = (report / "report.md").read_text()
+    for name in ("val_metrics.png", "training_curves.png", "timings.png", "test_metrics.png",
+                 "feature_importance.png"):
+        with Image.open(report / name) as im:
+            im.load()  # decodes every row: a truncated or corrupt file raises here
+            assert im.format == "PNG" and im.width > 50 and im.height > 50, name
+            assert im.getcolors(maxcolors=1) is None, name  # more than one colour: something is drawn
+        assert f"]({name})" in md, name
+
+
+def test_rerun_skips_finished_stages_and_force_reruns_them(smoke_run, tmp_path):
+    """A second run with the same config skips every finished stage and writes the same submission.
+    `--force` runs every stage of its config again (the stage log says so, their files are rewritten)
+    and writes the same submission byte for byte; shown on the run without MMCF's stages (the
+    baselines and the reranker), which a copy of the finished run makes in seconds."""
+    from pipeline.config import load_pipeline_config
+    from pipeline.stages import list_files
+
+    out = tmp_path / "run"
+    shutil.copytree(smoke_run, out)
+    again = run(out, SMOKE)
+    assert again.stderr.count(SKIPPED) == 6  # data, artifacts, baselines, mmcf, charcnn, ensemble
+    assert (out / "submission.csv").read_bytes() == (smoke_run / "submission.csv").read_bytes()
+    cfg = tmp_path / "sparse.toml"
+    cfg.write_text(f'base = "{SMOKE}"\n[run]\nstages = ["baselines", "rerank"]\n')
+    assert run(out, cfg).stderr.count(SKIPPED) == 3  # the same data, artifacts and baselines; a new ranker
     before = (out / "submission.csv").read_bytes()
-    proc = run(out, cfg)
-    assert proc.stderr.count("up to date, skipped") == 6  # data, artifacts, baselines, mmcf, charcnn, rerank
+    stages = ["data", "artifacts", "baselines", "ensemble"]
+    made = [*(out / stage / "stage.json" for stage in stages), out / "data/local/challenge_set.json",
+            out / "artifacts/manifest.json", *list_files(out, load_pipeline_config(cfg)).values()]
+    written = {p: p.stat().st_mtime_ns for p in made}
+    forced = run(out, cfg, "--force")
+    assert SKIPPED not in forced.stderr and all(f" {stage}: done in" in forced.stderr for stage in stages)
+    assert all(p.stat().st_mtime_ns > t for p, t in written.items())  # records, data, artifacts, lists
     assert (out / "submission.csv").read_bytes() == before
-    fresh = tmp_path / "b"
-    run(fresh, cfg)
-    assert (fresh / "submission.csv").read_bytes() == before
 
 
-def test_killed_mid_training_resumes_to_the_same_submission(tiny, tmp_path):
+def test_a_forced_stage_killed_half_way_leaves_no_record_to_skip_it_by(tmp_path):
+    """--force re-runs a finished stage into its own folder; killed half-way, the old record must not
+    survive, or the next run takes the half-rewritten folder for finished (the record is written last
+    so that a killed stage has none)."""
+    from common.stages import run_stage
+
+    folder = tmp_path / "stage"
+    run_stage(folder, "key", lambda: {"made": "first"})
+
+    def killed() -> dict:
+        raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError):
+        run_stage(folder, "key", killed, force=True)
+    again = run_stage(folder, "key", lambda: {"made": "again"})
+    assert again["made"] == "again" and not again["skipped"]
+
+
+def test_killed_mid_training_resumes_to_the_same_submission(smoke_run, tmp_path):
     """SIGKILL once the autoencoders have written a mid-training checkpoint: the re-run skips the
-    finished stages, resumes training from the checkpoint and ends byte-identical."""
-    cfg, out, _ = tiny
+    finished stages, resumes training from the checkpoint and ends byte-identical to the session's
+    run, made in another folder (so a fresh folder gives the same bytes too)."""
     target = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "run.py", "--out", str(target), "--config", str(cfg)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "run.py", "--out", str(target), "--config", str(SMOKE)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     models = target / "mmcf" / "models"
     deadline = time.time() + 300
@@ -82,29 +139,63 @@ def test_killed_mid_training_resumes_to_the_same_submission(tiny, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (target / "mmcf" / "stage.json").exists() and not (target / "submission.csv").exists()
-    resumed = run(target, cfg)
+    resumed = run(target, SMOKE)
     assert "baselines: up to date, skipped" in resumed.stderr and "mmcf: up to date" not in resumed.stderr
     assert "tied: resuming at update" in resumed.stderr
-    assert (target / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
+    assert (target / "submission.csv").read_bytes() == (smoke_run / "submission.csv").read_bytes()
 
 
-def test_stage_commands_in_order_give_run_py_submission_byte_for_byte(tiny, tmp_path):
-    cfg, out, _ = tiny
-    local, run_dir = out / "data" / "local", tmp_path / "stages"
-    steps = [
-        ["preprocess.build", "--mpd", local / "train", "--challenge", local / "challenge_set.json",
-         "--out", run_dir / "artifacts"],
-        ["baselines", "--artifacts", run_dir / "artifacts", "--out", run_dir / "baselines"],
-        ["mmcf", "--artifacts", run_dir / "artifacts", "--out", run_dir / "mmcf"],
-        ["charcnn", "--artifacts", run_dir / "artifacts", "--dae", run_dir / "mmcf", "--out", run_dir / "charcnn"],
-        ["ensemble", "--run", run_dir],
-        ["submission.write", "--run", run_dir, "--challenge", local / "challenge_set.json"],
-    ]
-    for step in steps:
-        proc = subprocess.run([sys.executable, "-m", *map(str, step), "--config", str(cfg)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, (step[0], proc.stderr[-2000:])
-    assert (run_dir / "submission.csv").read_bytes() == (out / "submission.csv").read_bytes()
+def test_stage_commands_in_order_give_run_py_submission_byte_for_byte(smoke_run, tmp_path):
+    """The README's stage commands, one after the other in a fresh folder, give run.py's submission
+    byte for byte, with the autoencoders trained as the README offers for several GPUs: first
+    `python -m mmcf --scheme NAME`, which trains only that scheme into OUT/models, then a plain
+    `python -m mmcf`, which finds it trained and does the rest."""
+    from pipeline.config import load_pipeline_config
+
+    first, *others = [s.name for s in load_pipeline_config(SMOKE).mmcf.schemes]
+    local, run_dir = smoke_run / "data" / "local", tmp_path / "stages"
+    art, mmcf, config = run_dir / "artifacts", run_dir / "mmcf", ("--config", SMOKE)
+    module("preprocess.build", "--mpd", local / "train", "--challenge", local / "challenge_set.json", "--out", art,
+           *config)
+    module("sources", "--stage", "baselines", "--artifacts", art, "--out", run_dir / "baselines", *config)
+    assert ({p.name for p in (run_dir / "baselines").glob("*.npz")}
+            == {p.name for p in (smoke_run / "baselines").glob("*.npz")})  # run.py's layout
+    module("mmcf", "--artifacts", art, "--out", mmcf, "--scheme", first, *config)
+    assert {p.name.split(".")[0] for p in (mmcf / "models").glob("*.pt")} == {first}  # its model, no other's
+    rest = module("mmcf", "--artifacts", art, "--out", mmcf, *config)
+    assert f"{first}: already trained" in rest.stderr
+    assert not any(f"{name}: already trained" in rest.stderr for name in others)
+    module("charcnn", "--artifacts", art, "--dae", mmcf, "--out", run_dir / "charcnn", *config)
+    module("ensemble", "--run", run_dir, *config)
+    module("submission.write", "--run", run_dir, "--challenge", local / "challenge_set.json", *config)
+    assert (run_dir / "submission.csv").read_bytes() == (smoke_run / "submission.csv").read_bytes()
+
+
+def test_a_run_with_the_sequence_stage(smoke_run, tmp_path):
+    """`sequence` added to a finished run's [run] stages runs only what that changes (its own stage,
+    and the reranker, which takes it as one more source); `python -m sources --source sequence`
+    alone writes the same lists into the same layout."""
+    from ensemble.ranker import load_reranker
+    from pipeline.stages import load_lists
+
+    cfg = tmp_path / "sequence.toml"
+    cfg.write_text(f'base = "{SMOKE}"\n[run]\nstages = ["baselines", "mmcf", "charcnn", "sequence", "rerank"]\n'
+                   "[sequence]\nupdates = 20\neval_every = 10\n")
+    out = tmp_path / "run"
+    shutil.copytree(smoke_run, out)
+    proc = run(out, cfg)
+    assert proc.stderr.count(SKIPPED) == 5  # data, artifacts, baselines, mmcf, charcnn
+    assert " sequence: done in" in proc.stderr and " ensemble: done in" in proc.stderr
+    assert "sequence" in load_reranker(out / "ensemble" / "rerank").sources
+    assert "sequence" in json.loads((out / "metrics.json").read_text())["test"]
+    alone = tmp_path / "alone"
+    module("sources", "--source", "sequence", "--artifacts", out / "artifacts", "--out", alone, "--config", cfg)
+    staged = out / "sequence"
+    assert ({p.relative_to(alone) for p in alone.rglob("*")}
+            == {p.relative_to(staged) for p in staged.rglob("*") if p.name != "stage.json"})
+    for split in ("val", "challenge"):
+        for mine, runs in zip(load_lists(alone / "sequence.npz", split), load_lists(staged / "sequence.npz", split)):
+            assert np.array_equal(mine, runs), split
 
 
 def test_a_stage_command_without_its_inputs_names_the_missing_file(tmp_path):
@@ -116,7 +207,7 @@ def test_a_stage_command_without_its_inputs_names_the_missing_file(tmp_path):
 ENTRY_POINTS = {
     "run.py": ["run.py", "--out", "{tmp}/o"],
     "preprocess.build": ["-m", "preprocess.build", "--mpd", "{tmp}", "--out", "{tmp}/a"],
-    "baselines": ["-m", "baselines", "--artifacts", "{tmp}", "--out", "{tmp}/b"],
+    "sources": ["-m", "sources", "--stage", "baselines", "--artifacts", "{tmp}", "--out", "{tmp}/b"],
     "mmcf": ["-m", "mmcf", "--artifacts", "{tmp}", "--out", "{tmp}/m"],
     "charcnn": ["-m", "charcnn", "--artifacts", "{tmp}", "--dae", "{tmp}", "--out", "{tmp}/c"],
     "ensemble": ["-m", "ensemble", "--run", "{tmp}"],
@@ -137,7 +228,7 @@ def test_every_entry_point_refuses_a_misspelt_section_or_key_naming_the_file(ent
     assert what in proc.stderr and str(bad) in proc.stderr
 
 
-def test_one_playlist_and_batch_paths_give_the_reranker_the_same_feature_rows(tiny):
+def test_one_playlist_and_batch_paths_give_the_reranker_the_same_feature_rows(smoke_run):
     """recommend.py's path (a challenge entry -> challenge_set -> every model's list -> features) and the
     ensemble stage's (saved challenge lists) agree row for row on the reranker's inputs: the same
     candidates in the same order, and the same features up to float32 rounding (a matrix product over
@@ -147,7 +238,7 @@ def test_one_playlist_and_batch_paths_give_the_reranker_the_same_feature_rows(ti
     from pipeline import stages
     from pipeline.recommend import Recommender, playlist_set
 
-    _, out, _ = tiny
+    out = smoke_run
     rec = Recommender.load(out)
     art, cfg, model = rec.art, rec.cfg, rec.models["reranker"]
     ps = art.playlists("challenge")
@@ -175,10 +266,8 @@ def test_bad_config_is_one_line_error(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "bad.toml" in proc.stderr
 
 
-def test_recommend_one_playlist_from_a_finished_run(tiny):
-    import json
-
-    _, out, _ = tiny
+def test_recommend_one_playlist_from_a_finished_run(smoke_run):
+    out = smoke_run
     challenge = json.loads((out / "data/local/challenge_set.json").read_text())
     seeds = [t["track_uri"] for p in challenge["playlists"] if p["num_samples"] == 10 for t in p["tracks"]][:10]
     proc = subprocess.run([sys.executable, "recommend.py", "--run", str(out), "--title", "chill", "--seeds", *seeds,
@@ -205,14 +294,38 @@ def test_recommend_one_playlist_from_a_finished_run(tiny):
     assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 
-def test_a_baselines_stage_killed_half_way_refits_only_its_unfinished_sources(tiny, tmp_path, monkeypatch):
-    import shutil
+def test_recommend_takes_a_playlist_file_and_the_length_to_reach(smoke_run, tmp_path):
+    """`--playlist FILE` (an MPD playlist object) asks what its title and seeds given as flags ask, and
+    `--length N` is the length the playlist is taken to reach (the reranker learnt with real lengths);
+    a length below the seed count is refused in one line."""
+    from pipeline.recommend import typical_length
 
+    entries = json.loads((smoke_run / "data/local/challenge_set.json").read_text())["playlists"]
+    entry = next(p for p in entries if p["num_samples"] == 10 and p.get("name"))
+    playlist = tmp_path / "playlist.json"
+    playlist.write_text(json.dumps({"name": entry["name"], "tracks": entry["tracks"]}))
+    length = typical_length(10, True) + 7  # not the length taken without the flag
+
+    def ask(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "recommend.py", "--run", str(smoke_run), "-n", "10", "--json", *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    by_file = json.loads(ask("--playlist", str(playlist), "--length", str(length)).stdout)
+    seeds = [t["track_uri"] for t in entry["tracks"]]
+    by_flags = json.loads(ask("--title", entry["name"], "--seeds", *seeds, "--length", str(length)).stdout)
+    assert [t["uri"] for t in by_file["tracks"]] == [t["uri"] for t in by_flags["tracks"]]
+    assert len(by_file["tracks"]) == 10 and not {t["uri"] for t in by_file["tracks"]} & set(seeds)
+    assert by_file["taken_as"] == by_flags["taken_as"] and by_file["taken_as"]["num_tracks"] == length
+    short = ask("--playlist", str(playlist), "--length", "5")
+    assert short.returncode == 2 and short.stderr.count("\n") == 1 and "--length 5" in short.stderr
+
+
+def test_a_baselines_stage_killed_half_way_refits_only_its_unfinished_sources(smoke_run, tmp_path, monkeypatch):
     from pipeline import stages
     from pipeline.config import MODEL_STAGES, load_pipeline_config
     from preprocess.artifacts import load_artifacts
 
-    cfg, out, _ = tiny
+    cfg, out = SMOKE, smoke_run
     conf, art = load_pipeline_config(cfg), load_artifacts(out / "artifacts")
     work = tmp_path / "baselines"
     shutil.copytree(out / "baselines", work)
@@ -229,7 +342,7 @@ def test_a_baselines_stage_killed_half_way_refits_only_its_unfinished_sources(ti
     assert fitted[1:] == list(MODEL_STAGES["baselines"])
 
 
-def test_a_source_refits_after_its_validation_model_is_let_go(tiny, tmp_path, monkeypatch):
+def test_a_source_refits_after_its_validation_model_is_let_go(smoke_run, tmp_path, monkeypatch):
     """Holding the validation model through the refit doubles a source's memory at its peak (ALS's
     item factors: 4 GB at 1M playlists); only what validation chose may cross over."""
     import gc
@@ -239,7 +352,7 @@ def test_a_source_refits_after_its_validation_model_is_let_go(tiny, tmp_path, mo
     from pipeline.config import REGISTRY, load_pipeline_config
     from preprocess.artifacts import load_artifacts
 
-    cfg, out, _ = tiny
+    cfg, out = SMOKE, smoke_run
     conf, art = load_pipeline_config(cfg), load_artifacts(out / "artifacts")
     source, made, alive_at_fit = REGISTRY["popularity"], [], []
     real = source.fit.__func__
@@ -256,19 +369,41 @@ def test_a_source_refits_after_its_validation_model_is_let_go(tiny, tmp_path, mo
     assert alive_at_fit == [0, 0]
 
 
+def _assert_stated(value, resolved, where: str) -> None:
+    """A config file's value is the resolved one; in a table of tables ([[mmcf.schemes]]) each entry's
+    stated keys are, the defaults filling what an entry leaves out."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        assert len(resolved) == len(value), where
+        for i, (entry, got) in enumerate(zip(value, resolved)):
+            for key, v in entry.items():
+                _assert_stated(v, got[key], f"{where}[{i}].{key}")
+    else:
+        assert (list(resolved) if isinstance(resolved, tuple) else resolved) == value, (where, value, resolved)
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
-def test_every_shipped_config_loads_and_its_final_is_made(path):
+def test_every_shipped_config_loads_and_its_own_values_are_the_runs(path):
     """A user's first contact with a config is run.py refusing it: each file in configs/ must pass the
-    checks (known keys, stages, a final list its stages make) that run.py applies before any work,
-    which raise on the first problem."""
+    checks (known keys, stages, a final list its stages make) that run.py applies before any work;
+    and what the file states must be what the stages get, over its base and the code's defaults
+    (a registered source's own section included)."""
+    import tomllib
+
     from pipeline.config import load_pipeline_config
-    assert load_pipeline_config(path).path == path
+
+    cfg = load_pipeline_config(path)
+    stated = tomllib.loads(path.read_text())
+    stated.pop("base", None)
+    for section, values in stated.items():
+        resolved = cfg.section(section)
+        for key, value in values.items():
+            _assert_stated(value, resolved[key], f"{path.name} [{section}] {key}")
 
 
-def test_rerank_limits_refits_the_runs_own_ranker(tiny, tmp_path):
+def test_rerank_limits_refits_the_runs_own_ranker(smoke_run, tmp_path):
     """bench/rerank_limits.py's figures are offline refits of the ranker: with no override it must
     score the run's own reranker to the digit, or its curves measure some other model."""
-    cfg, out, _ = tiny
+    cfg, out = SMOKE, smoke_run
     proc = subprocess.run([sys.executable, "bench/rerank_limits.py", "settings", "--run", str(out), "--config", str(cfg),
                            "--overrides", "", "--work", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.models import BaselineConfig, ItemKNN, Popularity, recommend
 from common import trainer
 from common.errors import PipelineError
-from sources.base import FitContext
+from sources._sequence_data import SequenceConfig, crops, sequences
 from sources._sequence_net import SequenceNet
-from sources.sequence import SequenceConfig, SequenceSource, crops, sequences
+from sources.base import FitContext
+from sources.item_knn import ItemKNN
+from sources.sequence import SequenceSource
+from sources.sparse import BaselineConfig, Popularity, recommend
 from tests.psfake import make_set, make_vocab
 
 N_TRACKS = 60

@@ -152,8 +152,19 @@ def test_refit_on_every_playlist_with_what_validation_chose(fitted, tmp_path):
         assert refit.model._model.item_factors.shape[1] == refit.model.factors == model.selected["factors"]
 
 
-def test_the_registry_holds_every_baseline_and_knows_their_stages():
-    assert {"popularity", "title_popularity", "item_knn", "artist_knn", "als"} <= set(REGISTRY)
+# the reranker's feature order that shipped rankers were trained on: new sources go after these
+FEATURE_ORDER = ("als", "popularity", "title_popularity", "item_knn", "artist_knn", "sequence", "title_knn")
+
+
+def test_the_registry_holds_every_source_module_in_the_feature_order():
+    """sources/__init__.py's rule: a module of sources/ is a registered source (MODULES), a shared
+    piece (SHARED) or a helper starting with "_"; a source module left out of MODULES would silently
+    be no source at all. The registry's order is the reranker's feature order, so re-sorting
+    MODULES would feed a trained ranker its features in another order."""
+    import sources
+
+    modules = {p.stem for p in Path(sources.__file__).parent.glob("*.py")} - {"__init__"}
+    assert {m for m in modules if not m.startswith("_")} - set(sources.MODULES) - set(sources.SHARED) == set()
+    assert tuple(REGISTRY)[:len(FEATURE_ORDER)] == FEATURE_ORDER
     for name, source in REGISTRY.items():
-        assert source.name == name and source.stage in ("baselines", name)
-        assert source.Config is None or SETTINGS.settings(source.section).__class__ is source.Config
+        assert source.stage in ("baselines", name)  # the baselines stage, or a stage of its own

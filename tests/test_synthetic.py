@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from common.errors import PipelineError
 from preprocess import synthetic
-from preprocess.mpd import read_slice, slice_files
+from preprocess.slices import read_slice_ids, slice_files
 from preprocess.titles import normalize_title
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,8 +121,8 @@ def test_mpd_like_shape(playlists):
 def test_reader_accepts_output(folder):
     total = 0
     for path in slice_files(folder):
-        sl = read_slice(path)
-        total += len(sl)
+        sl = read_slice_ids(path)
+        total += len(sl.pid)
         assert (np.diff(sl.indptr) == sl.num_tracks).all()
     assert total == 2500
 
@@ -230,7 +230,7 @@ def test_cli_writes_dataset(tmp_path):
     r = subprocess.run([sys.executable, "-m", "preprocess.synthetic", "--out", str(tmp_path / "d"),
                         "--playlists", "20", "--seed", "7"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert len(read_slice(tmp_path / "d" / "mpd.slice.0-19.json")) == 20
+    assert len(read_slice_ids(tmp_path / "d" / "mpd.slice.0-19.json").pid) == 20
 
 
 # sha256 of slice_text(30, 7, 0) of the "mpd" profile: bench/calibration.md's full-MPD figures were
@@ -329,7 +329,7 @@ def test_realistic_mood_titles_point_loosely_at_content():
     def holds_mood(profile: str) -> float:
         cfg = synthetic.synth_config(profile)
         names = synthetic.tastes(cfg).names
-        mood = {name: k for k, name in enumerate(names) if k >= len(names) - len(synthetic._MOODS)}
+        mood = {name: k for k, name in enumerate(names) if k >= len(names) - len(synthetic.MOODS)}
         data, _ = synthetic.make_slice(2000, 3, 0, cfg)
         k = np.array([mood.get(normalize_title(n), -1) for n in data.names])
         named = k >= 0

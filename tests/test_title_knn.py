@@ -2,11 +2,12 @@
 tracks, and on a split with noisy, mostly one-of-a-kind titles it beats exact-title popularity."""
 import numpy as np
 
-from baselines.models import BaselineConfig, Popularity, TitlePopularity, recommend
 from common.metrics import list_metrics
-from preprocess.titles import normalize_title
+from preprocess.titles import normalize_title, title_tokens
 from sources.base import FitContext
-from sources.title_knn import TitleKNN, TitleKNNConfig, TitleKNNSource, _Titles, title_tokens
+from sources.sparse import BaselineConfig, Popularity, recommend
+from sources.title_knn import TitleKNN, TitleKNNConfig, TitleKNNSource, _Titles
+from sources.title_popularity import TitlePopularity
 from tests.psfake import make_set, make_vocab
 
 TASTES = ["chill", "workout", "party", "sleep", "country", "worship", "rap", "rock", "summer", "study", "love", "oldies"]

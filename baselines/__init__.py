@@ -1,1 +1,0 @@
-"""Reference recommenders every model is compared with, and the fillers of short lists."""
