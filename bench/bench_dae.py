@@ -72,7 +72,7 @@ def main() -> None:
     art = load_artifacts(args.artifacts)
     full_train, full_val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
     cfg = MMCFConfig()
-    per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg, torch.device("cpu")))
+    per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg.loss, torch.device("cpu")))
     dense = dense_vocab.choose(full_train, cfg.min_counts(len(full_train)), cfg.dense_memory_mb, per_item)
     train, val = dense.view(full_train), dense.view(full_val)
     n_items = dense.n_items

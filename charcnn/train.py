@@ -52,7 +52,7 @@ from mmcf.config import MMCFConfig
 from mmcf.mixing import mixing_weights, mmcf_lists, usable_title
 from mmcf.model import DAE, Bag
 from mmcf.predict import MMCFModels, check_vocab, predict
-from mmcf.train import item_frequency, updates_per_epoch, use_bf16
+from mmcf.train import item_frequency, sampled_loss, scored_columns, updates_per_epoch, use_bf16
 from preprocess.artifacts import Artifacts, PlaylistSet, Vocab
 
 log = logging.getLogger("charcnn")
@@ -192,32 +192,9 @@ class _Batches:
         mask = ((rng.random((len(rows), self.hidden)) < self.hidden_keep) / self.hidden_keep).astype(np.float32)
         out = _Batch(rows, x, c, w_t, int((c == 0).sum()), pos_r, sub.indices.astype(np.int64), noise, mask)
         if self.head is not None:
-            _columns(out, self.head, self.items.shape[1], cfg.negatives, rng)
+            out.cols, out.col_scale, _, out.pos_c = scored_columns(self.head, out.pos_c, self.items.shape[1],
+                                                                   cfg.negatives, rng)
         return out
-
-
-def _columns(b: _Batch, head: np.ndarray, n_items: int, negatives: int, rng: np.random.Generator) -> None:
-    """The batch's scored columns, as the autoencoder's sampled loss picks them: its positives and
-    `head` whole (weight 1), `negatives` uniform draws from the rest each weighing rest / negatives
-    (times drawn), so the y = 0 terms estimate the full loss's without bias; the positives are
-    renumbered into the columns."""
-    whole = np.union1d(head, b.pos_c)
-    cols, scale = whole, np.ones(len(whole), dtype=np.float32)
-    rest = n_items - len(whole)
-    if rest > 0:
-        free = np.ones(n_items, dtype=bool)
-        free[whole] = False
-        pool = np.flatnonzero(free)
-        drawn, times = np.unique(pool[rng.integers(0, rest, size=negatives)], return_counts=True)
-        cols = np.concatenate([whole, drawn])
-        scale = np.concatenate([scale, (times * rest / negatives).astype(np.float32)])
-    b.cols, b.col_scale = cols, scale
-    b.pos_c = np.searchsorted(whole, b.pos_c)
-
-
-def sampled_loss(cfg: TitleConfig, device: torch.device) -> bool:
-    """Whether the title model trains with the sampled loss ([charcnn] loss; "auto": on CPU only)."""
-    return cfg.loss == "sampled" or (cfg.loss == "auto" and device.type != "cuda")
 
 
 def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
@@ -254,7 +231,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     dense_train = models.dense.view(train)
     n_out = models.dense.n_items
     dae = models.models[cfg.train_scheme]
-    sampled = sampled_loss(cfg, dev)
+    sampled = sampled_loss(cfg.loss, dev)
     key = _run_key(cfg, vocab, dae, models.cfg, dense_train, sampled)
     freq = item_frequency(dense_train)
     bf16 = use_bf16(cfg.precision, dev)

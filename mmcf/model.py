@@ -217,7 +217,8 @@ class DAE(nn.Module):
             h = self.hidden_units(bag)
             hd = h * mask
             w_all, b_all = self.decoder_weight.detach(), self.b_dec.detach()
-            mean_field = torch.sigmoid(torch.addmv(b_all, w_all, hd.mean(0)))
+            z_mean = torch.addmv(b_all, w_all, hd.mean(0))  # every column's logit at the batch's mean hidden vector
+            mean_field = torch.sigmoid(z_mean)
             rest = mean_field.clone()
             rest[cols[:n_whole]] = 0.0
             w = w_all[cols]
@@ -227,7 +228,8 @@ class DAE(nn.Module):
             drawn = slice(n_whole, None)
             loss = float("nan")
             if with_loss:
-                plain = F.softplus(torch.logit(rest.clamp(1e-12, 1 - 1e-12))) * (rest > 0)
+                plain = F.softplus(z_mean)
+                plain[cols[:n_whole]] = 0.0
                 neg = (F.softplus(z[:, :n_whole]).sum(dtype=torch.float64) - F.softplus(zp).sum(dtype=torch.float64)
                        + n_rows * plain.sum(dtype=torch.float64)
                        + ((F.softplus(z[:, drawn]) - plain[cols[drawn]]) * col_scale[drawn]).sum(dtype=torch.float64))

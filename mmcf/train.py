@@ -109,24 +109,27 @@ class Batcher:
         x = sp.csr_matrix((weights, sub.indices[fed], indptr), shape=sub.shape)
         out = TrainBatch(x=x, target_rows=entry_row, target_cols=sub.indices.astype(np.int64), part=part, keep=keep)
         if self.sampled:
-            self._columns(out, rng)
+            out.cols, out.col_scale, out.n_whole, out.target_cols = scored_columns(
+                self.head, out.target_cols, self.items.shape[1], self.negatives, rng)
         return out
 
-    def _columns(self, b: TrainBatch, rng: np.random.Generator) -> None:
-        """The batch's scored columns (`cols`, `col_scale`) and its positives renumbered into them."""
-        n_items = self.items.shape[1]
-        whole = np.union1d(self.head, b.target_cols)
-        rest = n_items - len(whole)
-        cols, scale = whole, np.ones(len(whole), dtype=np.float32)
-        if rest > 0 and self.negatives:
-            free = np.ones(n_items, dtype=bool)
-            free[whole] = False
-            pool = np.flatnonzero(free)
-            drawn, times = np.unique(pool[rng.integers(0, rest, size=self.negatives)], return_counts=True)
-            cols = np.concatenate([whole, drawn])
-            scale = np.concatenate([scale, (times * rest / self.negatives).astype(np.float32)])
-        b.cols, b.col_scale, b.n_whole = cols, scale, len(whole)
-        b.target_cols = np.searchsorted(whole, b.target_cols)
+
+def scored_columns(head: np.ndarray, positives: np.ndarray, n_items: int, negatives: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """The output columns a sampled-loss update scores, for the autoencoders and the title model alike:
+    (cols, col_scale, n_whole, the positives as positions in cols). The batch's positives and `head`
+    come first, whole (weight 1); then `negatives` uniform draws from the other columns, each
+    weighing rest / negatives times it was drawn, so the y = 0 terms estimate the full loss's without bias."""
+    whole = np.union1d(head, positives)
+    rest = n_items - len(whole)
+    cols, scale = whole, np.ones(len(whole), dtype=np.float32)
+    if rest > 0 and negatives:
+        free = np.ones(n_items, dtype=bool)
+        free[whole] = False
+        drawn, times = np.unique(np.flatnonzero(free)[rng.integers(0, rest, size=negatives)], return_counts=True)
+        cols = np.concatenate([whole, drawn])
+        scale = np.concatenate([scale, (times * rest / negatives).astype(np.float32)])
+    return cols, scale, len(whole), np.searchsorted(whole, positives)
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -198,9 +201,9 @@ def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, 
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
-def sampled_loss(cfg: MMCFConfig, device: torch.device) -> bool:
-    """Whether the phases train with the sampled loss ([mmcf] loss; "auto": on CPU only)."""
-    return cfg.loss == "sampled" or (cfg.loss == "auto" and device.type != "cuda")
+def sampled_loss(loss: str, device: torch.device) -> bool:
+    """Whether a model trains with the sampled loss (its [mmcf] or [charcnn] `loss`; "auto": on CPU only)."""
+    return loss == "sampled" or (loss == "auto" and device.type != "cuda")
 
 
 def updates_per_epoch(n_train: int, batch_size: int) -> int:
@@ -209,22 +212,22 @@ def updates_per_epoch(n_train: int, batch_size: int) -> int:
 
 def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab, vocab: Vocab, scheme_index: int,
                  cfg: MMCFConfig, out_dir: Path, device: torch.device,
-                 directions: Callable[[], np.ndarray] | None = None, seconds: float = 0.0) -> dict:
+                 directions: Callable[[], np.ndarray] | None = None) -> dict:
     """Train one scheme (tied, then untied where configured), resuming from its checkpoint if any,
     and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary.
 
     train: the training playlists in the dense vocabulary's columns (dense.view); val: validation
     playlists in catalogue columns, or None to keep the last weights (a refit on every playlist).
     A phase is its epochs of ceil(playlists / batch) updates, validated (and checkpointed) at each
-    epoch's end; `seconds` (0: none) is the scheme's share of [mmcf] train_seconds, split between
-    its phases by their epochs. directions: supplies `principal_directions(train, ...)` for
+    epoch's end; its time budget is [mmcf] train_seconds shared out over every scheme's epochs
+    (0: none). directions: supplies `principal_directions(train, ...)` for
     cfg.init == "svd" (computed here when not given; train_all shares one computation)."""
     scheme = cfg.schemes[scheme_index]
     final = model_path(out_dir, scheme.name)
-    sampled = sampled_loss(cfg, device)
+    sampled = sampled_loss(cfg.loss, device)
     signature = json.dumps({"cfg": _training_settings(cfg), "scheme": scheme.__dict__, "index": scheme_index,
                             "fingerprint": vocab.fingerprint, "n_train": len(train), "dense_items": dense.n_items,
-                            "sampled": sampled, "seconds": seconds, "validated": val is not None}, sort_keys=True)
+                            "sampled": sampled, "validated": val is not None}, sort_keys=True)
     if final.exists():
         blob = torch.load(final, map_location="cpu", weights_only=True)
         if blob.get("signature") == signature:
@@ -234,7 +237,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     per_epoch = updates_per_epoch(len(train), cfg.batch_size)
     phases = [(name, epochs, lr) for name, epochs, lr in (("tied", scheme.tied_epochs, cfg.tied_lr),
                                                          ("untied", scheme.untied_epochs, cfg.untied_lr)) if epochs]
-    total_epochs = sum(e for _, e, _ in phases) or 1
+    seconds_per_epoch = cfg.train_seconds / (sum(s.tied_epochs + s.untied_epochs for s in cfg.schemes) or 1)
     rows = val_rows(val, scheme, cfg) if val is not None else np.zeros(0, dtype=np.int64)
     if len(rows) == 0 and val is not None:
         log.warning("%s: no validation playlists of categories %s; keeping the latest weights", scheme.name,
@@ -250,7 +253,7 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
         checkpoints.append(Path(out_dir) / f"{scheme.name}.{phase}.ckpt.pt")
         loop = trainer.Loop(epochs * per_epoch, per_epoch, f"{scheme.name} {phase}", checkpoints[-1],
                             f"{signature} {phase}", tag={"phase": phase}, patience=cfg.patience,
-                            seconds=seconds * epochs / total_epochs)
+                            seconds=seconds_per_epoch * epochs)
         done = trainer.finished(loop)  # a resumed run: this phase ended before; no model, SVD or batches
         if done is not None:
             selection = done
@@ -259,9 +262,9 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
             distributed.broadcast_params(model)
             batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi), sampled, cfg.head,
                               cfg.negatives)
-            optimizers = [torch.optim.Adam(model.parameters(), lr=lr, fused=True)]
-            step = _step_fn(model, optimizers, batcher, cfg, (scheme_index, pi), bf16, device)
-            selection = trainer.run(loop, model, optimizers, step, validate(model), selection)
+            opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+            step = _step_fn(model, opt, batcher, cfg, (scheme_index, pi), bf16, device)
+            selection = trainer.run(loop, model, [opt], step, validate(model), selection)
         stops[phase] = selection.stop_reason
         log.info("%s %s: %s", scheme.name, phase, selection.stop_reason)
     best_tied = selection.best_tag.get("phase", "tied") == "tied"
@@ -280,8 +283,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     return summary
 
 
-def _step_fn(model: DAE, optimizers: list[torch.optim.Optimizer], batcher: Batcher, cfg: MMCFConfig,
-             key: tuple[int, int], bf16: bool, device: torch.device) -> Callable[[int], float]:
+def _step_fn(model: DAE, opt: torch.optim.Optimizer, batcher: Batcher, cfg: MMCFConfig, key: tuple[int, int],
+             bf16: bool, device: torch.device) -> Callable[[int], float]:
     """Update u of one phase: its batch and hidden dropout are pure functions of (seed, key, u); under
     torchrun every rank draws the whole batch and trains its shard, gradients summed before Adam."""
     gen = torch.Generator(device=device)
@@ -307,8 +310,7 @@ def _step_fn(model: DAE, optimizers: list[torch.optim.Optimizer], batcher: Batch
             distributed.all_reduce_grads(model.parameters(), share)
             if not np.isnan(loss):
                 loss = distributed.all_reduce_loss(loss, share)
-        for opt in optimizers:
-            opt.step()
+        opt.step()
         return loss
 
     return step
@@ -341,7 +343,7 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
         train, val = artifacts.playlists("all"), None
         path = Path(refit_from) / SUMMARY_FILE  # rank 0 writes it last: the others wait for its copy
         cfg = refit_config(cfg, distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None), path)
-    per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg, device))
+    per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg.loss, device))
     dense = dense_vocab.choose(train, cfg.min_counts(len(train)), cfg.dense_memory_mb, per_item)
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
             "artist_min_count": dense.artist_min_count, "rule_min_counts": list(cfg.min_counts(len(train))),
@@ -359,13 +361,9 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
     result: dict = {"schemes": {}, "dense": info, "refit": refit_from is not None}
     train = dense.view(train)
     directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
-    all_epochs = sum(s.tied_epochs + s.untied_epochs for s in cfg.schemes) or 1
     for name in names:
         index = [s.name for s in cfg.schemes].index(name)
-        scheme = cfg.schemes[index]
-        share = cfg.train_seconds * (scheme.tied_epochs + scheme.untied_epochs) / all_epochs
-        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions,
-                                               share)
+        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions)
     result["train_seconds"] = round(time.perf_counter() - t0, 2)
     if distributed.is_main() and val is not None:
         result |= _validate(out_dir, device, names, cfg, val, vocab)
@@ -413,7 +411,7 @@ def selected_epochs(scheme_summary: dict, epochs: tuple[int, int]) -> tuple[int,
 
 def _training_settings(cfg: MMCFConfig) -> dict:
     """The settings that can change the kept weights (seed weights included: model selection uses them)."""
-    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "patience",
+    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "patience", "train_seconds",
             "val_playlists", "init", "init_row_norm", "precision", "seed", "track_weight", "artist_weight",
             "long_seeds", "recent_seeds", "early_weight")
     return {k: getattr(cfg, k) for k in keys}

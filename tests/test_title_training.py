@@ -18,6 +18,7 @@ from common.errors import PipelineError
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE
 from mmcf.predict import MMCFModels, encode_inputs
+from mmcf.train import scored_columns
 from preprocess.artifacts import Artifacts, save_playlists, save_vocab
 from tests.psfake import make_set, make_vocab, one_thread, whole_dense  # noqa: F401 (autouse fixture)
 
@@ -229,7 +230,8 @@ def test_sampled_columns_hold_the_positives_and_estimate_the_full_loss(artifacts
     estimates = []
     for u in range(300):
         b = dataclasses.replace(full)
-        cct._columns(b, head, N_OUT, cfg.negatives, np.random.default_rng([9, u]))
+        b.cols, b.col_scale, _, b.pos_c = scored_columns(head, full.pos_c, N_OUT, cfg.negatives,
+                                                         np.random.default_rng([9, u]))
         assert np.isin(full.pos_c, b.cols).all() and np.isin(head, b.cols).all()
         np.testing.assert_array_equal(b.cols[b.pos_c], full.pos_c)
         assert len(b.cols) < N_OUT and (b.col_scale >= 1).all()
