@@ -1,6 +1,6 @@
 """The autoencoder stage: train MMCF's denoising autoencoders (one per scheme: tied, then untied where
 configured) selected on the validation playlists into OUT/models, refit them on every playlist into
-OUT/refit, write their lists to OUT/dae.npz (run.py's layout: OUT = RUN/mmcf) and print validation
+OUT/refit (a copy of OUT/models under [mmcf] refit_min_share), write their lists to OUT/dae.npz (run.py's layout: OUT = RUN/mmcf) and print validation
 metrics per category. An interrupted run resumes.
 
 `torchrun --nproc_per_node=N -m mmcf ...` trains each scheme data-parallel over N processes

@@ -216,13 +216,15 @@ class DAE(nn.Module):
         with torch.no_grad():
             h = self.hidden_units(bag)
             hd = h * mask
-            w_all, b_all = self.decoder_weight.detach(), self.b_dec.detach()
-            z_mean = torch.addmv(b_all, w_all, hd.mean(0))  # every column's logit at the batch's mean hidden vector
+            b_all = self.b_dec.detach()
+            w_all = self.decoder_weight.detach()
+            if bf16:  # one conversion pass, then both mean-field products and the gather read half the bytes
+                w_all = self._buffer("w_dt", w_all.shape, dt).copy_(w_all)
+            z_mean = torch.mv(w_all, hd.mean(0).to(dt)).float().add_(b_all)  # every column's logit at the batch's mean hidden vector
             mean_field = torch.sigmoid(z_mean)
             rest = mean_field.clone()
             rest[cols[:n_whole]] = 0.0
-            w = w_all[cols]
-            w_dt = w.to(dt)
+            w_dt = w_all[cols]
             z = torch.addmm(b_all[cols].to(dt), hd.to(dt), w_dt.t()).float()
             zp = z[target.rows, target.cols]
             drawn = slice(n_whole, None)
@@ -239,19 +241,19 @@ class DAE(nn.Module):
             g[:, drawn] = (g[:, drawn] - mean_field[cols[drawn]]) * col_scale[drawn]
             g[target.rows, target.cols] = (torch.sigmoid(zp) - 1.0) / neg_weight
             g_dt = g.to(dt)
-            g_hd = torch.mm(g_dt, w_dt).float().add_(torch.mv(w_all.t(), rest)).mul_(a)
+            g_hd = torch.mm(g_dt, w_dt).float().add_(torch.mv(w_all.t(), rest.to(dt)).float()).mul_(a)
             g_wdec = torch.mm(g_dt.t(), (hd * a).to(dt)).float()
             g_pre = g_hd.mul_(mask).mul_(h * (1.0 - h))
             enc_vals = bag.weights[:, None] * g_pre[bag.row_of_entry()]
             g_rest = self._buffer("g_rest", (self.n_items, self.hidden), torch.float32)
             torch.mul(rest[:, None], (hd * a).sum(0)[None, :], out=g_rest)  # the mean field's decoder gradient
-            g_rest.index_put_((cols,), g_wdec, accumulate=True)
-            self.b_dec.grad = (rest * (a * n_rows)).index_put_((cols,), g.sum(0).mul_(a), accumulate=True)
+            g_rest.index_add_(0, cols, g_wdec)
+            self.b_dec.grad = (rest * (a * n_rows)).index_add_(0, cols, g.sum(0).mul_(a))
             if self.tied:
-                self.W.grad = g_rest.index_put_((bag.idx,), enc_vals, accumulate=True)
+                self.W.grad = g_rest.index_add_(0, bag.idx, enc_vals)
             else:
                 self.W.grad = self._buffer("g_w", (self.n_items, self.hidden), torch.float32).zero_()
-                self.W.grad.index_put_((bag.idx,), enc_vals, accumulate=True)
+                self.W.grad.index_add_(0, bag.idx, enc_vals)
                 self.W_dec.grad = g_rest
             self.b_enc.grad = g_pre.sum(0)
         return loss

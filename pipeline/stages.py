@@ -7,6 +7,8 @@ unchanged stage is skipped), and each stage's own command (`python -m sources --
     RUN/<source>/    a registered source with its own stage: <source>.npz lists, val/ and challenge/ models
     RUN/mmcf/        models/ (selected on validation), refit/ (every playlist), dae.npz lists
     RUN/charcnn/     model/ (selected on validation), refit/ (every playlist)
+                     (refit/ is a copy of the selected models where validation is a small share of the
+                     training playlists: [mmcf] refit_min_share)
     RUN/ensemble/    mmcf.npz (MMCF's count-dependent mixing), rerank/ (LightGBM model), rerank.npz
     RUN/submission.csv, metrics.json, report/, run.log
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -190,8 +193,10 @@ def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -
 
     summary = train_all(art, out / "models", cfg.mmcf, device=device)
     seconds = summary["train_seconds"]
-    if cfg.run.refit:
+    if cfg.run.refit and _mmcf_refits(art, cfg):
         seconds += train_all(art, out / "refit", cfg.mmcf, device=device, refit_from=out / "models")["train_seconds"]
+    elif cfg.run.refit and distributed.is_main():
+        _copy_folder(out / "models", out / "refit")
     if distributed.is_main():  # under torchrun rank 0 alone predicts and writes
         lists = {}
         for split in fit_sets(art, cfg.run.refit):
@@ -211,11 +216,34 @@ def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: s
         folder = title_dir(out, split, cfg.run.refit)
         if split == "challenge" and folder == title_dir(out, "val", cfg.run.refit):
             break  # no refit: the selected model serves both
+        if split == "challenge" and not _mmcf_refits(art, cfg):
+            _copy_folder(title_dir(out, "val", cfg.run.refit), folder)
+            break
         models = load_models(dae_dir(dae, split, cfg.run.refit), device)
         refit_from = title_dir(out, "val", cfg.run.refit) if split == "challenge" else None
         seconds += train_title_model(art, models, folder, cfg.charcnn, device=device,
                                      refit_from=refit_from).get("train_seconds", 0.0)
     return {"train_seconds": seconds}
+
+
+def _mmcf_refits(art: Artifacts, cfg: PipelineConfig) -> bool:
+    """Whether MMCF's refit trains again ([mmcf] refit_min_share); logged when it does not."""
+    n_train, n_val = len(art.playlists("train")), len(art.playlists("val"))
+    if cfg.mmcf.refits(n_train, n_val):
+        return True
+    log.info("MMCF refit skipped: %d validation playlists are %.1f%% of %d training playlists (under [mmcf] "
+             "refit_min_share = %g); the selected models serve the challenge", n_val, 100 * n_val / max(n_train, 1),
+             n_train, cfg.mmcf.refit_min_share)
+    return False
+
+
+def _copy_folder(src: Path, dst: Path) -> None:
+    """dst becomes a copy of src, whole or not at all (copied beside it, then renamed over it)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
 
 
 # ---- ensemble ----------------------------------------------------------------------------------

@@ -411,3 +411,48 @@ def test_rerank_limits_refits_the_runs_own_ranker(smoke_run, tmp_path):
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("as configured"))
     test = json.loads((out / "metrics.json").read_text())["test"]["rerank"]["category_mean"]
     assert f"R {test['r_precision']:.4f} NDCG {test['ndcg']:.4f}" in line
+
+
+def test_mmcf_skips_its_refit_where_validation_adds_too_few_playlists(smoke_run, tmp_path, monkeypatch):
+    """Under [mmcf] refit_min_share the autoencoders and the title model train once: refit/ is the
+    selected models' copy and serves the challenge; at or above it they train again on every playlist."""
+    import dataclasses
+
+    from mmcf import train as mmcf_train
+    from pipeline import stages
+    from pipeline.config import load_pipeline_config
+    from preprocess.artifacts import load_artifacts
+
+    art = load_artifacts(smoke_run / "artifacts")
+    conf = load_pipeline_config(SMOKE)
+    share = len(art.playlists("val")) / len(art.playlists("train"))
+    assert conf.mmcf.refits(len(art.playlists("train")), len(art.playlists("val")))  # the smoke run refits
+    conf = dataclasses.replace(conf, mmcf=dataclasses.replace(conf.mmcf, refit_min_share=share * 1.01))
+    calls, real = [], mmcf_train.train_all
+    monkeypatch.setattr(mmcf_train, "train_all", lambda *a, **k: calls.append(k.get("refit_from")) or real(*a, **k))
+    out = tmp_path / "mmcf"
+    stages.mmcf(art, out, conf)
+    assert calls == [None]  # the selection only
+    for f in (out / "models").iterdir():
+        assert (out / "refit" / f.name).read_bytes() == f.read_bytes()
+    lists = np.load(out / "dae.npz")
+    assert lists["challenge_ids"].shape[0] == len(art.playlists("challenge"))
+    title = tmp_path / "charcnn"
+    stages.charcnn(art, out, title, conf)
+    assert (title / "refit" / "title_model.pt").read_bytes() == (title / "model" / "title_model.pt").read_bytes()
+
+
+def test_paired_comparison_matches_the_runs_metrics_and_pairs_only_the_same_playlists(smoke_run):
+    """bench/compare_runs.py --paired: A - B over the same challenge playlists, categories equal, is
+    the difference of the two models' category means in metrics.json; a run against itself is 0 +- 0."""
+    out = subprocess.run([sys.executable, "bench/compare_runs.py", "--paired", f"a={smoke_run}:rerank",
+                          f"b={smoke_run}:als"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    test = json.loads((smoke_run / "metrics.json").read_text())["test"]
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| r_precision"))
+    diff = float(row.split("|")[3].split("+-")[0])
+    want = test["rerank"]["category_mean"]["r_precision"] - test["als"]["category_mean"]["r_precision"]
+    assert abs(diff - want) < 1e-4 and abs(float(row.split("|")[2]) - test["als"]["category_mean"]["r_precision"]) < 1e-4
+    same = subprocess.run([sys.executable, "bench/compare_runs.py", "--paired", f"a={smoke_run}:als",
+                           f"b={smoke_run}:als"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "| r_precision |" in same.stdout and "+0.0000 +- 0.0000" in same.stdout
