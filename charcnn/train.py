@@ -265,7 +265,7 @@ def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, c
     history = selection.history
     trained = history[-1]["update"] if history else 0
     best = trainer.best_update(history)
-    log.info("title model: %d of %d epochs trained (%d updates an epoch), best epoch %s; %s", -(-trained // per_epoch),
+    log.info("title model: %.1f of %d epochs trained (%d updates an epoch), best epoch %s; %s", trained / per_epoch,
              cfg.epochs, per_epoch, "-" if best is None else -(-best // per_epoch), selection.stop_reason)
     if distributed.is_main():
         with atomic_path(out_dir / MODEL_FILE) as tmp:
