@@ -183,7 +183,7 @@ class DAE(nn.Module):
             g_pre = g_hd.mul_(mask).mul_(h * (1.0 - h))
             g_enc_rows = bag.weights[:, None] * g_pre[bag.row_of_entry()]
             if self.tied:
-                self.W.grad = g_wdec.index_put_((bag.idx,), g_enc_rows, accumulate=True)  # index_add_: 10x slower on CPU
+                self.W.grad = g_wdec.index_put_((bag.idx,), g_enc_rows, accumulate=True)  # rows repeat across the batch's inputs
             else:
                 g_w = self._buffer("g_w", (n_items, self.hidden), torch.float32).zero_()
                 self.W.grad = g_w.index_put_((bag.idx,), g_enc_rows, accumulate=True)

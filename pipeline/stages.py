@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -228,7 +229,8 @@ def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: s
 
 def _mmcf_refits(art: Artifacts, cfg: PipelineConfig) -> bool:
     """Whether MMCF's refit trains again ([mmcf] refit_min_share); logged when it does not."""
-    n_train, n_val = len(art.playlists("train")), len(art.playlists("val"))
+    counts = art.manifest["counts"]  # the build's counts: no need to load the playlists for two numbers
+    n_train, n_val = counts["train_playlists"], counts["val_playlists"]
     if cfg.mmcf.refits(n_train, n_val):
         return True
     log.info("MMCF refit skipped: %d validation playlists are %.1f%% of %d training playlists (under [mmcf] "
@@ -238,12 +240,21 @@ def _mmcf_refits(art: Artifacts, cfg: PipelineConfig) -> bool:
 
 
 def _copy_folder(src: Path, dst: Path) -> None:
-    """dst becomes a copy of src, whole or not at all (copied beside it, then renamed over it)."""
+    """dst becomes a copy of src, whole or not at all (made beside it, then renamed over it). Files are
+    hard links where the filesystem allows (the 1M models are gigabytes): every writer of these
+    folders renames a new file over the old name (common.io.atomic_path), so no write reaches both."""
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
+    shutil.copytree(src, tmp, copy_function=_link_or_copy)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 # ---- ensemble ----------------------------------------------------------------------------------
