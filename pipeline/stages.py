@@ -229,8 +229,7 @@ def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: s
 
 def _mmcf_refits(art: Artifacts, cfg: PipelineConfig) -> bool:
     """Whether MMCF's refit trains again ([mmcf] refit_min_share); logged when it does not."""
-    counts = art.manifest["counts"]  # the build's counts: no need to load the playlists for two numbers
-    n_train, n_val = counts["train_playlists"], counts["val_playlists"]
+    n_train, n_val = len(art.playlists("train")), len(art.playlists("val"))
     if cfg.mmcf.refits(n_train, n_val):
         return True
     log.info("MMCF refit skipped: %d validation playlists are %.1f%% of %d training playlists (under [mmcf] "
