@@ -65,7 +65,7 @@ def mmcf_lists(ps: PlaylistSet, title_model: TitleFn | None, models: MMCFModels,
     Returns ids int32 [P, k] (-1 only when the catalogue runs out) and scores float32 [P, k]."""
     check_vocab(models, vocab)
     view = models.dense.view(ps)
-    x, c = encode_inputs(view, np.arange(len(ps)), models.cfg)
+    x, c = encode_inputs(view, np.arange(len(ps)), models.cfg, models.input_gain(ps))
     daes = {name: m.forward_sparse for name, m in models.models.items()}
     ids, scores = recommend_mixed(view, title_model, daes, scheme_names(ps, models), x, c, k=k, batch=batch,
                                   device=device)

@@ -6,13 +6,15 @@ their last `recent_seeds` (15) tracks 1.0 and the earlier ones `early_weight` (0
 weighted vector is then divided by its sum, exactly like the training inputs (whose survivors
 are divided by their row sum). The encoder is linear before its sigmoid, so the hidden
 pre-activation becomes a weighted average of seed embeddings: the weights set each seed's
-share, not the input's scale, and the scale stays the one the model was trained on whatever the
-number of seeds. Training feeds tracks or artists alone (hide and seek); at inference both are
-fed, and the normalisation makes that a convex mix of the two kinds of input the model knows.
+share, not the input's scale. An average of many seeds is short, though, and a model trained for
+a few epochs answers it near its popularity prior; so each category's input is multiplied by the
+gain chosen on validation (MMCFConfig.input_gains; 1 is the published input). Training feeds
+tracks or artists alone (hide and seek); at inference both are fed, and the normalisation makes
+that a convex mix of the two kinds of input the model knows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,14 @@ class MMCFModels:
     models: dict[str, DAE]  # scheme name -> model (eval mode, on its device)
     fingerprint: str  # catalogue the models were trained on
     dense: DenseVocab  # the models' own inputs and outputs: a budgeted part of the catalogue
+    gains: dict[int, float] = field(default_factory=dict)  # category -> input gain chosen on validation (absent: 1)
+
+    def input_gain(self, ps: PlaylistSet) -> np.ndarray:
+        """Each playlist's input gain, by the category it is routed as."""
+        cat = routed_category(ps)
+        lookup = np.ones(max(int(cat.max(initial=0)), max(self.gains, default=0)) + 1, dtype=np.float32)
+        lookup[list(self.gains)] = list(self.gains.values())
+        return lookup[cat]
 
     @property
     def n_tracks(self) -> int:
@@ -57,7 +67,7 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
     meta = read_json(out_dir / CONFIG_FILE)
     cfg = from_dict(MMCFConfig, meta.get("config"), f"{out_dir / CONFIG_FILE} config")
     device = resolve_device(device)
-    models = {}
+    models, gains = {}, {}
     for name in schemes or [s.name for s in cfg.schemes]:
         cfg.scheme(name)
         path = model_path(out_dir, name)
@@ -69,12 +79,15 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
         model = DAE(meta["n_items"], meta["n_tracks"], cfg.hidden, tied=blob["tied"])
         model.load_state_dict(blob["state"])
         models[name] = model.to(device).eval()
-    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], dense=DenseVocab.load(out_dir))
+        gains |= {int(c): float(g) for c, g in blob.get("gains", {}).items()}
+    return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], dense=DenseVocab.load(out_dir),
+                      gains=gains)
 
 
-def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[sp.csr_matrix, np.ndarray]:
+def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, gain: np.ndarray | None = None
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
     """The autoencoder input of playlists `rows`: [len(rows), tracks + artists] float32, rows summing
-    to 1 (empty rows stay empty), and c, the sum of the input's weights before that normalisation
+    to 1, or to gain[i] (MMCFModels.gains; empty rows stay empty), and c, the sum of the input's weights before that normalisation
     (for count-dependent mixing): the published code counts the seed artists too, at their weight,
     so one seed track gives c = 1.5 and w_t = 1 / 2.5."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -90,20 +103,27 @@ def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig) -> tuple[s
                       shape=artists.shape)
     x = sp.hstack([t, a], format="csr", dtype=np.float32)
     total = np.asarray(x.sum(axis=1)).ravel()
-    x.data /= np.repeat(np.where(total > 0, total, 1.0), np.diff(x.indptr)).astype(np.float32)
+    scale = (1.0 if gain is None else np.asarray(gain, dtype=np.float64)) / np.where(total > 0, total, 1.0)
+    x.data *= np.repeat(scale, np.diff(x.indptr)).astype(np.float32)
     return x, total.astype(np.float32)
 
 
-def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
-    """Scheme index per playlist from its category. Uncategorised playlists (0) go where the in-order
-    category with the nearest seed count goes."""
-    scheme_of_cat = {c: i for i, s in enumerate(cfg.schemes) for c in s.categories}
+def routed_category(ps: PlaylistSet) -> np.ndarray:
+    """Each playlist's category, uncategorised ones (0) taken as the in-order category with the
+    nearest seed count."""
     cat = ps.category.astype(np.int64).copy()
     unknown = cat == 0
     if unknown.any():
         seeds = np.array([c.n_seeds for c in _IN_ORDER])
         nearest = np.abs(ps.n_seeds[unknown, None].astype(np.int64) - seeds[None, :]).argmin(axis=1)
         cat[unknown] = np.array([c.id for c in _IN_ORDER])[nearest]
+    return cat
+
+
+def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
+    """Scheme index per playlist from its (routed) category."""
+    scheme_of_cat = {c: i for i, s in enumerate(cfg.schemes) for c in s.categories}
+    cat = routed_category(ps)
     missing = sorted(set(np.unique(cat).tolist()) - set(scheme_of_cat))
     if missing:
         names = ", ".join(f"{c} ({BY_ID[c].name})" if c in BY_ID else str(c) for c in missing)
@@ -113,10 +133,11 @@ def route(ps: PlaylistSet, cfg: MMCFConfig) -> np.ndarray:
     return lookup[cat]
 
 
-def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, prior: np.ndarray, k: int = 500
-              ) -> tuple[np.ndarray, np.ndarray]:
+def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, prior: np.ndarray, k: int = 500,
+              gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k tracks of one model for playlists `rows`, seeds excluded: rec int32 [n, k] (-1 = none),
-    scores float32 [n, k] (output probabilities, 0 where rec is -1).
+    scores float32 [n, k] (output probabilities, 0 where rec is -1). gain: each row's input gain
+    (encode_inputs; None: 1).
 
     Playlists with no input at all (title only, or every seed outside the vocabulary) get `prior`
     (float [tracks], the training frequency of each track): popularity, which ranks them a little
@@ -133,7 +154,7 @@ def recommend(model: DAE, ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, pr
     with torch.no_grad():
         for lo in range(0, len(rows), cfg.predict_batch):
             chunk = rows[lo:lo + cfg.predict_batch]
-            x, _ = encode_inputs(ps, chunk, cfg)
+            x, _ = encode_inputs(ps, chunk, cfg, None if gain is None else gain[lo:lo + cfg.predict_batch])
             z = model.logits(Bag.from_csr(x, device))[:, :n_tracks]
             empty = torch.from_numpy(np.flatnonzero(np.diff(x.indptr) == 0)).to(device)
             z[empty] = prior_logit
@@ -155,14 +176,14 @@ def predict(models: MMCFModels, ps: PlaylistSet, vocab: Vocab, k: int = 500) -> 
     """
     check_vocab(models, vocab)
     view = models.dense.view(ps)
-    scheme_idx = route(ps, models.cfg)
+    scheme_idx, gain = route(ps, models.cfg), models.input_gain(ps)
     rec = np.full((len(ps), k), -1, dtype=np.int32)
     scores = np.zeros((len(ps), k), dtype=np.float32)
     for i, scheme in enumerate(models.cfg.schemes):
         rows = np.flatnonzero(scheme_idx == i)
         if len(rows):
             rec[rows], scores[rows] = recommend(_model(models, scheme.name), view, rows, models.cfg,
-                                                models.dense.track_prior, k)
+                                                models.dense.track_prior, k, gain[rows])
     return models.dense.catalogue_ids(rec), scores
 
 

@@ -201,6 +201,21 @@ def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, 
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
+def select_gains(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig
+                 ) -> dict[int, float]:
+    """Per category of the validation playlists `rows`, the input gain of cfg.input_gains whose top 500
+    scores the best mean R-precision (MMCFConfig.input_gains says why; ties go to the earlier gain)."""
+    sub = val.subset(rows)
+    view, cats = dense.view(sub), np.unique(sub.category)
+    scores = []
+    for g in cfg.input_gains:
+        rec, _ = recommend(model, view, np.arange(len(sub)), cfg, dense.track_prior, gain=np.full(len(sub), g))
+        r = list_metrics(dense.catalogue_ids(rec), sub, vocab.track_artist)["r_precision"]
+        scores.append([np.nanmean(r[sub.category == c]) for c in cats])
+    best = np.nanargmax(np.nan_to_num(np.array(scores), nan=-1.0), axis=0)
+    return {int(c): float(cfg.input_gains[i]) for c, i in zip(cats, best)}
+
+
 def sampled_loss(loss: str, device: torch.device) -> bool:
     """Whether a model trains with the sampled loss (its [mmcf] or [charcnn] `loss`; "auto": on CPU only)."""
     return loss == "sampled" or (loss == "auto" and device.type != "cuda")
@@ -212,7 +227,7 @@ def updates_per_epoch(n_train: int, batch_size: int) -> int:
 
 def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab, vocab: Vocab, scheme_index: int,
                  cfg: MMCFConfig, out_dir: Path, device: torch.device,
-                 directions: Callable[[], np.ndarray] | None = None) -> dict:
+                 directions: Callable[[], np.ndarray] | None = None, gains: dict[int, float] | None = None) -> dict:
     """Train one scheme (tied, then untied where configured), resuming from its checkpoint if any,
     and write its best weights to `<out>/<scheme>.pt`. Returns the scheme's training summary.
 
@@ -221,7 +236,9 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     A phase is its epochs of ceil(playlists / batch) updates, validated (and checkpointed) at each
     epoch's end; its time budget is [mmcf] train_seconds shared out over every scheme's epochs
     (0: none). directions: supplies `principal_directions(train, ...)` for
-    cfg.init == "svd" (computed here when not given; train_all shares one computation)."""
+    cfg.init == "svd" (computed here when not given; train_all shares one computation). The input gains
+    (select_gains) are chosen on `val` for the kept weights; without it they are `gains` (a refit: the
+    selected run's)."""
     scheme = cfg.schemes[scheme_index]
     final = model_path(out_dir, scheme.name)
     sampled = sampled_loss(cfg.loss, device)
@@ -268,14 +285,20 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
         stops[phase] = selection.stop_reason
         log.info("%s %s: %s", scheme.name, phase, selection.stop_reason)
     best_tied = selection.best_tag.get("phase", "tied") == "tied"
+    if len(rows) and len(cfg.input_gains) > 1 and selection.best_state is not None:
+        gains = select_gains(_kept_model(selection.best_state, best_tied, dense, cfg, device), val, rows, dense, vocab,
+                             cfg)
+        log.info("%s: input gains chosen on validation (category: gain): %s", scheme.name, gains)
+    gains = {int(c): float(g) for c, g in (gains or {}).items()}
     summary = {"scheme": scheme.name, "categories": scheme.categories,
                "best_val_r_precision": selection.best if np.isfinite(selection.best) else None,
                "best_phase": "tied" if best_tied else "untied", "updates_per_epoch": per_epoch, "stopped": stops,
                "history": selection.history, "seconds": round(selection.seconds, 2),
-               "precision": "bf16" if bf16 else "fp32", "loss": "sampled" if sampled else "full"}
+               "precision": "bf16" if bf16 else "fp32", "loss": "sampled" if sampled else "full",
+               "input_gains": {str(c): g for c, g in gains.items()}}
     if distributed.is_main():
         with atomic_path(final) as tmp:
-            torch.save({"state": selection.best_state, "tied": best_tied, "fingerprint": vocab.fingerprint,
+            torch.save({"state": selection.best_state, "tied": best_tied, "gains": gains, "fingerprint": vocab.fingerprint,
                         "signature": signature, "summary": json.dumps(summary)}, tmp)
     trainer.drop_checkpoints(*checkpoints)
     log.info("%s: best val R-precision %s (%s), %.1f s", scheme.name, selection.score_text(), summary["best_phase"],
@@ -342,7 +365,8 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
     else:
         train, val = artifacts.playlists("all"), None
         path = Path(refit_from) / SUMMARY_FILE  # rank 0 writes it last: the others wait for its copy
-        cfg = refit_config(cfg, distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None), path)
+        selected = distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None)
+        cfg = refit_config(cfg, selected, path)
     per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg.loss, device))
     dense = dense_vocab.choose(train, cfg.min_counts(len(train)), cfg.dense_memory_mb, per_item)
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
@@ -363,7 +387,8 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
     directions = _Once(lambda: principal_directions(train, cfg.hidden, cfg.seed))
     for name in names:
         index = [s.name for s in cfg.schemes].index(name)
-        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions)
+        gains = selected["schemes"][name].get("input_gains") if refit_from is not None else None
+        result["schemes"][name] = train_scheme(train, val, dense, vocab, index, cfg, out_dir, device, directions, gains)
     result["train_seconds"] = round(time.perf_counter() - t0, 2)
     if distributed.is_main() and val is not None:
         result |= _validate(out_dir, device, names, cfg, val, vocab)
@@ -413,7 +438,7 @@ def _training_settings(cfg: MMCFConfig) -> dict:
     """The settings that can change the kept weights (seed weights included: model selection uses them)."""
     keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "patience", "train_seconds",
             "val_playlists", "init", "init_row_norm", "precision", "seed", "track_weight", "artist_weight",
-            "long_seeds", "recent_seeds", "early_weight")
+            "long_seeds", "recent_seeds", "early_weight", "input_gains")
     return {k: getattr(cfg, k) for k in keys}
 
 
@@ -428,6 +453,12 @@ def _phase_model(best_state: dict | None, dense: DenseVocab, cfg: MMCFConfig, tr
         return model.to(device)
     model.load_state_dict(best_state)
     return model.to(device).untied_copy()
+
+
+def _kept_model(state: dict, tied: bool, dense: DenseVocab, cfg: MMCFConfig, device: torch.device) -> DAE:
+    model = DAE(dense.n_items, dense.n_tracks, cfg.hidden, tied=tied)
+    model.load_state_dict(state)
+    return model.to(device).eval()
 
 
 class _Once:

@@ -20,7 +20,9 @@ from pipeline.config import load_pipeline_config
 from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.model import DAE, Bag, Target, weighted_bce_with_logits
 from mmcf.predict import encode_inputs, load_models, predict, route
-from mmcf.train import Batcher, principal_directions, train_all
+from mmcf.train import Batcher, principal_directions, select_gains, train_all, val_rows
+from mmcf.predict import recommend
+from common.metrics import list_metrics
 from preprocess.artifacts import Artifacts, PlaylistSet, save_playlists
 from common.categories import BY_ID
 from tests.psfake import make_set, make_vocab
@@ -283,6 +285,16 @@ def test_encode_inputs_weights_long_in_order_seeds_and_normalises():
     assert row1[100] == pytest.approx(row1[199])
 
 
+def test_input_gain_scales_the_normalised_rows_and_leaves_the_count_alone():
+    vocab = make_vocab(200)
+    ps = make_set([list(range(100)), [3, 4], []], vocab, category=[9, 3, 1])
+    cfg = MMCFConfig()
+    x1, c1 = encode_inputs(ps, np.arange(3), cfg)
+    x3, c3 = encode_inputs(ps, np.arange(3), cfg, np.array([3.0, 1.5, 2.0]))
+    assert np.asarray(x3.sum(axis=1)).ravel() == pytest.approx([3.0, 1.5, 0.0])  # the empty row stays empty
+    assert np.allclose(x3[0].toarray(), 3.0 * x1[0].toarray()) and c3.tolist() == pytest.approx(c1.tolist())
+
+
 def test_route_by_category_and_uncategorised_by_seed_count():
     vocab = make_vocab(40)
     ps = make_set([[], [1], [1, 2, 3, 4, 5], list(range(10)), list(range(30))], vocab,
@@ -367,6 +379,43 @@ def test_prediction_excludes_seeds_and_pads_short_lists(data, tmp_path):
         assert len(got) == len(set(got)) == N_TRACKS - seeds.indptr[i + 1] + seeds.indptr[i]
         assert np.all(np.diff(scores[i][: len(got)]) <= 0)
     assert np.all(rec[:, N_TRACKS:] == -1)
+
+
+def test_input_gains_are_chosen_per_category_on_validation_and_served(data, tmp_path):
+    cfg = tiny_cfg(input_gains=[1.0, 4.0, 0.25], schemes=[tiny_cfg().scheme("10to100_inorder")])
+    summary = train_all(data, tmp_path / "a", cfg, "cpu", schemes=["10to100_inorder"])
+    chosen = {int(c): g for c, g in summary["schemes"]["10to100_inorder"]["input_gains"].items()}
+    models = load_models(tmp_path / "a", schemes=["10to100_inorder"])
+    assert models.gains == chosen and set(chosen) == {5, 6, 7, 9}
+    assert any(g != 1.0 for g in chosen.values())  # else the serving check below proves nothing
+    val, scheme = data.playlists("val"), cfg.scheme("10to100_inorder")
+    sub = val.subset(val_rows(val, scheme, cfg))
+    model, view = models.models["10to100_inorder"], models.dense.view(sub)
+    per_gain = []  # each category's mean R-precision at each gain, recomputed here
+    for g in cfg.input_gains:
+        rec, _ = recommend(model, view, np.arange(len(sub)), cfg, models.dense.track_prior, gain=np.full(len(sub), g))
+        r = list_metrics(models.dense.catalogue_ids(rec), sub, data.vocab.track_artist)["r_precision"]
+        per_gain.append({c: np.nanmean(r[sub.category == c]) for c in chosen})
+    for c, g in chosen.items():
+        assert per_gain[cfg.input_gains.index(g)][c] == max(p[c] for p in per_gain)
+        assert all(p[c] < per_gain[cfg.input_gains.index(g)][c] for p in per_gain[:cfg.input_gains.index(g)])
+    # prediction applies each playlist's category gain
+    want = np.concatenate([recommend(model, view, np.flatnonzero(sub.category == c), cfg, models.dense.track_prior,
+                                     gain=np.full(int((sub.category == c).sum()), chosen[c]))[0] for c in chosen])
+    got, _ = predict(models, sub, data.vocab)
+    order = np.concatenate([np.flatnonzero(sub.category == c) for c in chosen])
+    assert np.array_equal(models.dense.catalogue_ids(want), got[order])
+    assert select_gains(model, val, val_rows(val, scheme, cfg), models.dense, data.vocab,
+                        tiny_cfg(input_gains=[2.0, 2.0])) == {c: 2.0 for c in chosen}  # ties: the first
+    refit = train_all(data, tmp_path / "b", cfg, "cpu", schemes=["10to100_inorder"], refit_from=tmp_path / "a")
+    assert load_models(tmp_path / "b", schemes=["10to100_inorder"]).gains == chosen  # the refit serves them too
+    assert refit["schemes"]["10to100_inorder"]["input_gains"] == summary["schemes"]["10to100_inorder"]["input_gains"]
+
+
+def test_spec_gain_alone_is_not_a_selection(data, tmp_path):
+    summary = train_all(data, tmp_path, tiny_cfg(input_gains=[1.0]), "cpu", schemes=["5_inorder"])
+    assert summary["schemes"]["5_inorder"]["input_gains"] == {}
+    assert load_models(tmp_path, schemes=["5_inorder"]).gains == {}
 
 
 def test_dae_beats_popularity_on_clustered_playlists(data, tmp_path):
