@@ -73,7 +73,7 @@ def main() -> None:
     full_train, full_val, vocab = art.playlists("train"), art.playlists("val"), art.vocab
     cfg = MMCFConfig()
     per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg.loss, torch.device("cpu")))
-    dense = dense_vocab.choose(full_train, cfg.min_counts(len(full_train)), cfg.dense_memory_mb, per_item)
+    dense = dense_vocab.choose(full_train, cfg.min_counts, cfg.dense_memory_mb, per_item)
     train, val = dense.view(full_train), dense.view(full_val)
     n_items = dense.n_items
     print(f"artifacts {args.artifacts}: {len(train)} train playlists; dense vocabulary {dense.n_tracks} tracks + "

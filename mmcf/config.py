@@ -97,12 +97,9 @@ class MMCFConfig:
     # Selected per category like the best epoch; not in the published code.
     input_gains: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0, 3.0, 4.0])
     # The dense vocabulary (mmcf/dense.py): MMCF's rule, every track in >= 5 and every artist in >= 3
-    # training playlists at the MPD's 1M playlists, scaled to the data's size by frequency and never
-    # below `min_count_floor` (an item of one training playlist gives its output unit one example) ...
+    # training playlists, at every size (dense.py says why the counts do not shrink with the data) ...
     min_track_count: int = 5
     min_artist_count: int = 3
-    rule_playlists: int = 1_000_000
-    min_count_floor: int = 2
     # ... within the training memory the dense models may hold (weights, Adam state, the output block).
     # The rule's memory is computed before training; past this budget the counts rise until it fits,
     # and the log says so. 100K realistic playlists: 330K items, 2.0 GB sampled.
@@ -121,7 +118,6 @@ class MMCFConfig:
                   "predict_batch": self.predict_batch > 0,
                   "input_gains": len(self.input_gains) > 0 and all(g > 0 for g in self.input_gains), "dense_memory_mb": self.dense_memory_mb > 0,
                   "min_track_count": self.min_track_count >= 1, "min_artist_count": self.min_artist_count >= 1,
-                  "rule_playlists": self.rule_playlists >= 1, "min_count_floor": self.min_count_floor >= 1,
                   "schemes": len(self.schemes) > 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -137,11 +133,10 @@ class MMCFConfig:
         if len(set(served)) != len(served):
             raise PipelineError("[mmcf.schemes]: a category is served by more than one scheme")
 
-    def min_counts(self, n_train: int) -> tuple[int, int]:
-        """MMCF's (track, artist) min counts at n_train training playlists, by the rule above."""
-        scale = n_train / self.rule_playlists
-        return (max(self.min_count_floor, round(self.min_track_count * scale)),
-                max(self.min_count_floor, round(self.min_artist_count * scale)))
+    @property
+    def min_counts(self) -> tuple[int, int]:
+        """MMCF's (track, artist) min counts."""
+        return self.min_track_count, self.min_artist_count
 
     def refits(self, n_train: int, n_val: int) -> bool:
         """Whether a refit on every playlist adds enough playlists to pay for a second training."""

@@ -1,16 +1,18 @@
-"""The dense models' vocabulary: MMCF's min counts, scaled to the data, within a memory budget.
+"""The dense models' vocabulary: MMCF's min counts, within a memory budget.
 
 Why: the catalogue (every track seen) is cheap for the sparse models (kNN, ALS, popularity), but the
-autoencoders and the title model have one dense output unit per item, and their memory (and, with
-the full loss, their time per update) grows with it. MMCF keeps every track in >= 5 and every artist
-in >= 3 of the MPD's 1M training playlists; at a tenth of the data the same frequency is half a
-playlist, so the counts scale with the data and stop at a floor (MMCFConfig.min_counts: 2 below
-400K playlists, where the 20K realistic set keeps 72K tracks and 76% of the withheld tracks, against
-81% for every track seen). A fixed budget instead (400 MB: 32K tracks whatever the data) had left
-74% of the holdouts reachable at 100K, where training held 91%. The rule's memory is computed before
-training; past `memory_mb` the counts rise until it fits, tracks taking up to TRACK_SHARE of it (one
-count for both had let artists take most of a budget), and the log says so. Tracks outside the
-vocabulary still reach the final lists through the sparse sources and the reranker.
+autoencoders and the title model have one dense output unit per item, and their memory and time per
+update grow with it. MMCF keeps every track in >= 5 and every artist in >= 3 training playlists, and
+so does this at every size. The counts once shrank with the data (2 below 400K playlists); at 100K
+realistic playlists that made 326K output units, 72% of them items of 2-4 training playlists, which
+held 0.1% of the autoencoder's top-500 entries and none of its hits but half the cost of an update.
+MMCF's counts there (126K units) halve an epoch and, in the same time budget, lift validation
+R-precision 0.183 -> 0.19x (bench/RESULTS.md); the withheld tracks the vocabulary reaches fall from
+87% to 83% of validation's (91% for every track seen). A fixed budget instead (400 MB: 32K tracks
+whatever the data) had left 74% reachable at 100K. The rule's memory is computed before training;
+past `memory_mb` the counts rise until it fits, tracks taking up to TRACK_SHARE of it (one count for
+both had let artists take most of a budget), and the log says so. Tracks outside the vocabulary
+still reach the final lists through the sparse sources and the reranker.
 """
 from __future__ import annotations
 
@@ -109,7 +111,7 @@ def bytes_per_item(hidden: int, batch: int, sampled: bool) -> int:
 def choose(train: PlaylistSet, min_counts: tuple[int, int], memory_mb: float, per_item: int,
            track_share: float = TRACK_SHARE) -> DenseVocab:
     """Every track in >= c and every artist in >= c' training playlists, (c, c') = min_counts (MMCF's
-    rule at this size: MMCFConfig.min_counts). When those items' training memory would pass
+    rule: MMCFConfig.min_counts). When those items' training memory would pass
     memory_mb, the counts rise: c to the smallest count whose tracks fit `track_share` of the
     budget, c' to the smallest whose artists fit the rest (logged: the run is narrower than the rule)."""
     t_count, a_count = column_counts(train.tracks), column_counts(train.artists)

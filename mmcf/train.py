@@ -368,9 +368,9 @@ def _train_all(artifacts: Artifacts, out_dir: Path, cfg: MMCFConfig, device: tor
         selected = distributed.broadcast_from_main(read_json(path) if distributed.is_main() else None)
         cfg = refit_config(cfg, selected, path)
     per_item = dense_vocab.bytes_per_item(cfg.hidden, cfg.batch_size, sampled_loss(cfg.loss, device))
-    dense = dense_vocab.choose(train, cfg.min_counts(len(train)), cfg.dense_memory_mb, per_item)
+    dense = dense_vocab.choose(train, cfg.min_counts, cfg.dense_memory_mb, per_item)
     info = {"tracks": dense.n_tracks, "artists": len(dense.artists), "min_count": dense.min_count,
-            "artist_min_count": dense.artist_min_count, "rule_min_counts": list(cfg.min_counts(len(train))),
+            "artist_min_count": dense.artist_min_count, "rule_min_counts": list(cfg.min_counts),
             "catalogue_tracks": vocab.n_tracks, "catalogue_artists": vocab.n_artists,
             "training_mb": round(dense.n_items * per_item / 2**20)}
     if val is not None:

@@ -43,6 +43,9 @@ class RunConfig:
     # moved nothing (20K realistic and mpd, 100K realistic: R-precision +0.0002 to +0.0003 +- 0.0006 without
     # them, bench/RESULTS.md "MPD scale") at 65% of the 20K run's time; configs/mmcf.toml and full_mpd.toml run them
     stages: list[str] = field(default_factory=lambda: ["baselines", "rerank"])
+    # the sources the baselines stage fits (empty: every registered one); a run that only needs ALS as
+    # its yardstick (configs/mmcf.toml) leaves out the kNN lists it would not use (350 s at 100K)
+    baselines: list[str] = field(default_factory=list)
     final: str = "rerank"  # the model whose lists become the submission
     refit: bool = True  # once validation has chosen their settings, every playlist trains the final models
 
@@ -75,9 +78,16 @@ class PipelineConfig:
     def rerank_sources(self) -> list[str]:
         """The reranker's sources in feature order: those [rerank].sources names, or every list the
         run's stages make."""
-        made = {name for stage in self.run.stages for name in MODEL_STAGES[stage]}
+        made = {name for stage in self.run.stages for name in stage_models(self.run, stage)}
         wanted = self.rerank.sources or [n for n in RERANK_SOURCES if n in made]
         return [n for n in RERANK_SOURCES if n in wanted]
+
+
+def stage_models(run: RunConfig, stage: str) -> tuple[str, ...]:
+    """The lists a stage makes under this run's settings, in registry order."""
+    if stage == "baselines" and run.baselines:
+        return tuple(n for n in MODEL_STAGES["baselines"] if n in run.baselines)
+    return MODEL_STAGES[stage]
 
 
 CORE = {"run": RunConfig, "preprocess": BuildConfig, "baselines": BaselineConfig, "mmcf": MMCFConfig,
@@ -97,7 +107,11 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
         raise PipelineError(f"{where} [run].stages: unknown stage(s) {', '.join(bad)}; known: {', '.join(MODEL_STAGES)}")
     if "charcnn" in run.stages and "mmcf" not in run.stages:
         raise PipelineError(f"{where} [run].stages: charcnn mixes with the autoencoder, so it needs the mmcf stage")
-    offered = [m for s in run.stages for m in MODEL_STAGES[s]]
+    fitted = set(MODEL_STAGES["baselines"])
+    if not set(run.baselines) <= fitted or len(set(run.baselines)) != len(run.baselines):
+        raise PipelineError(f"{where} [run].baselines: {run.baselines} must name distinct sources of the baselines "
+                            f"stage ({', '.join(MODEL_STAGES['baselines'])})")
+    offered = [m for s in run.stages for m in stage_models(run, s)]
     if run.final not in offered:
         raise PipelineError(f"{where} [run].final: {run.final!r} is not made by the stages {run.stages}; "
                             f"choose one of {', '.join(offered)}")

@@ -20,7 +20,7 @@ from common.config import from_dict
 from common.errors import PipelineError
 from common.io import read_json
 from pipeline import stages
-from pipeline.config import MODEL_STAGES, SCHEMA, PipelineConfig
+from pipeline.config import SCHEMA, PipelineConfig, stage_models
 from preprocess.artifacts import Artifacts, PlaylistSet, load_artifacts
 from sources import REGISTRY
 from sources.base import FitContext
@@ -121,7 +121,7 @@ class Recommender:
         ctx = FitContext(art.vocab.track_artist, device=device)
         models = {name: REGISTRY[name].load(stages.source_dir(run, name) / name / "challenge", train,
                                             cfg.settings(REGISTRY[name].section), ctx)
-                  for stage in cfg.run.stages for name in MODEL_STAGES[stage] if name in REGISTRY}
+                  for stage in cfg.run.stages for name in stage_models(cfg.run, stage) if name in REGISTRY}
         models |= _neural(run, art, cfg, device)
         return cls(art=art, cfg=cfg, train=train, models=models, final=cfg.run.final)
 

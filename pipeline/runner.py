@@ -10,7 +10,7 @@ from pathlib import Path
 from common.io import read_json
 from common.stages import run_stage, stage_key
 from pipeline import stages
-from pipeline.config import MODEL_STAGES, PipelineConfig
+from pipeline.config import PipelineConfig, stage_models
 from pipeline.recommend import write_run_config
 from preprocess.artifacts import FORMAT_VERSION, Artifacts, load_artifacts
 from sources import REGISTRY
@@ -94,8 +94,9 @@ class Runner:
         run, refit = self.cfg.run.stages, self.cfg.run.refit
         up = (self.keys["artifacts"], refit)
         if "baselines" in run:
-            sections = sorted({REGISTRY[n].section for n in MODEL_STAGES["baselines"]})
-            self._stage("baselines", (up, [self.cfg.section(s) for s in sections]),
+            fitted = stage_models(self.cfg.run, "baselines")
+            sections = sorted({REGISTRY[n].section for n in fitted})
+            self._stage("baselines", (up, fitted, [self.cfg.section(s) for s in sections]),
                         lambda: stages.baselines(art, self.out / "baselines", self.cfg, resume=not self.force))
         if "mmcf" in run:
             self._stage("mmcf", (up, self.cfg.section("mmcf")),

@@ -32,7 +32,7 @@ import numpy as np
 from common.errors import PipelineError
 from common.io import load_npz, read_json, save_npz, write_json
 from common.stages import stage_key
-from pipeline.config import MODEL_STAGES, PipelineConfig
+from pipeline.config import PipelineConfig, stage_models
 from preprocess.artifacts import Artifacts, PlaylistSet
 from sources import REGISTRY
 from sources.base import FitContext
@@ -67,7 +67,7 @@ def list_files(run: Path, cfg: PipelineConfig) -> dict[str, Path]:
     fixed = {"dae": run / "mmcf" / "dae.npz", "mmcf": run / "ensemble" / "mmcf.npz",
              "rerank": run / "ensemble" / "rerank.npz"}
     return {name: fixed.get(name) or source_dir(run, name) / f"{name}.npz"
-            for stage in cfg.run.stages for name in MODEL_STAGES[stage]}
+            for stage in cfg.run.stages for name in stage_models(cfg.run, stage)}
 
 
 def source_dir(run: Path, name: str) -> Path:
@@ -86,7 +86,7 @@ def check_inputs(run: Path, cfg: PipelineConfig, stage: str) -> None:
         if s == "charcnn":
             marker = title_dir(run / "charcnn", "challenge", cfg.run.refit) / "title_model.pt"
         else:
-            marker = files[MODEL_STAGES[s][-1]]
+            marker = files[stage_models(cfg.run, s)[-1]]
         need.append((marker, made_by.get(s, f"python -m sources --source {s}")))
     if stage == "submission" and "charcnn" in cfg.run.stages:
         need.append((files["mmcf"], "python -m ensemble"))
@@ -112,7 +112,7 @@ def baselines(art: Artifacts, out: Path, cfg: PipelineConfig, resume: bool = Tru
     the same settings and artifacts is kept (`resume`; run.py --force turns it off): a run killed
     in it refits only the sources it had not finished."""
     data, selected = None, {}
-    for name in MODEL_STAGES["baselines"]:
+    for name in stage_models(cfg.run, "baselines"):
         key, record = _source_key(name, art, cfg), out / f"{name}.done.json"
         done = _finished_source(record, out / f"{name}.npz", key) if resume else None
         if done is not None:

@@ -63,11 +63,9 @@ def test_the_refit_trains_the_selected_epochs_on_longer_epochs(data, tmp_path):
     assert (refit.schemes[0].tied_epochs, refit.schemes[0].untied_epochs) == (2, 1)
 
 
-def test_vocabulary_follows_mmcfs_counts_scaled_to_the_data():
-    cfg = MMCFConfig()
-    assert cfg.min_counts(1_000_000) == (5, 3)  # the published rule at the MPD's size
-    assert cfg.min_counts(2_000_000) == (10, 6)
-    assert cfg.min_counts(100_000) == (2, 2) == cfg.min_counts(1_000)  # the floor: one playlist is one example
+def test_vocabulary_follows_mmcfs_counts():
+    assert MMCFConfig().min_counts == (5, 3)  # the published rule, at every size
+    assert MMCFConfig(min_track_count=2, min_artist_count=4).min_counts == (2, 4)
     vocab = make_vocab(12)  # artist = track // 4
     # track counts: 0: 6, 1: 4, 2: 3, 3: 2, 5: 2, 7: 1, 9: 1; artist counts: 0: 6, 1: 3, 2: 1
     train = make_set([[0, 1, 2, 3], [0, 1, 2, 5], [0, 1, 2], [0, 1, 3, 5], [0, 7], [0, 9]], vocab)

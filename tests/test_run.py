@@ -342,6 +342,29 @@ def test_a_baselines_stage_killed_half_way_refits_only_its_unfinished_sources(sm
     assert fitted[1:] == list(MODEL_STAGES["baselines"])
 
 
+def test_a_baselines_subset_fits_and_lists_only_the_sources_it_names(smoke_run, tmp_path, monkeypatch):
+    from pipeline import stages
+    from pipeline.config import MODEL_STAGES, load_pipeline_config
+    from common.errors import PipelineError
+    from preprocess.artifacts import load_artifacts
+
+    path = tmp_path / "als_only.toml"
+    path.write_text(f'base = "{SMOKE}"\n[run]\nstages = ["baselines"]\nfinal = "als"\nbaselines = ["als", "popularity"]\n')
+    conf, art = load_pipeline_config(path), load_artifacts(smoke_run / "artifacts")
+    fitted = []
+    monkeypatch.setattr(stages, "fit_source", lambda name, *a, **k: fitted.append(name) or {})
+    stages.baselines(art, tmp_path / "baselines", conf, resume=False)
+    assert fitted == [n for n in MODEL_STAGES["baselines"] if n in ("als", "popularity")] and len(fitted) == 2
+    assert set(stages.list_files(tmp_path, conf)) == {"als", "popularity"}
+    path.write_text(f'base = "{SMOKE}"\n[run]\nbaselines = ["als", "knn"]\n')
+    with pytest.raises(PipelineError, match=r"\[run\].baselines") as err:
+        load_pipeline_config(path)
+    assert "als_only.toml" in str(err.value) and "\n" not in str(err.value)
+    path.write_text(f'base = "{SMOKE}"\n[run]\nbaselines = ["als"]\n')  # the reranker's title kNN cold start is gone
+    with pytest.raises(PipelineError, match="cold_source"):
+        load_pipeline_config(path)
+
+
 def test_a_source_refits_after_its_validation_model_is_let_go(smoke_run, tmp_path, monkeypatch):
     """Holding the validation model through the refit doubles a source's memory at its peak (ALS's
     item factors: 4 GB at 1M playlists); only what validation chose may cross over."""
