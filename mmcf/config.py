@@ -102,7 +102,7 @@ class MMCFConfig:
     min_artist_count: int = 3
     # ... within the training memory the dense models may hold (weights, Adam state, the output block).
     # The rule's memory is computed before training; past this budget the counts rise until it fits,
-    # and the log says so. 100K realistic playlists: 330K items, 2.0 GB sampled.
+    # and the log says so. 100K realistic playlists: 126K items, 0.98 GB sampled.
     dense_memory_mb: float = 8000.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 
@@ -116,7 +116,8 @@ class MMCFConfig:
                   "init": self.init in INITS, "init_row_norm": self.init_row_norm > 0, "threads": self.threads >= 0,
                   "long_seeds": self.long_seeds >= 0, "recent_seeds": self.recent_seeds >= 0,
                   "predict_batch": self.predict_batch > 0,
-                  "input_gains": len(self.input_gains) > 0 and all(g > 0 for g in self.input_gains), "dense_memory_mb": self.dense_memory_mb > 0,
+                  "input_gains": len(self.input_gains) > 0 and all(g > 0 for g in self.input_gains),
+                  "dense_memory_mb": self.dense_memory_mb > 0,
                   "min_track_count": self.min_track_count >= 1, "min_artist_count": self.min_artist_count >= 1,
                   "schemes": len(self.schemes) > 0}
         bad = [k for k, ok in checks.items() if not ok]

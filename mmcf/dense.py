@@ -4,10 +4,10 @@ Why: the catalogue (every track seen) is cheap for the sparse models (kNN, ALS, 
 autoencoders and the title model have one dense output unit per item, and their memory and time per
 update grow with it. MMCF keeps every track in >= 5 and every artist in >= 3 training playlists, and
 so does this at every size. The counts once shrank with the data (2 below 400K playlists); at 100K
-realistic playlists that made 326K output units, 72% of them items of 2-4 training playlists, which
-held 0.1% of the autoencoder's top-500 entries and none of its hits but half the cost of an update.
+realistic playlists that made 326K output units, 61% of them items of 2-4 training playlists, which
+held 0.08% of MMCF's top-500 entries and none of its 218,906 hits, but most of the cost of an update.
 MMCF's counts there (126K units) halve an epoch and, in the same time budget, lift validation
-R-precision 0.183 -> 0.19x (bench/RESULTS.md); the withheld tracks the vocabulary reaches fall from
+R-precision 0.183 -> 0.195 (bench/RESULTS.md); the withheld tracks the vocabulary reaches fall from
 87% to 83% of validation's (91% for every track seen). A fixed budget instead (400 MB: 32K tracks
 whatever the data) had left 74% reachable at 100K. The rule's memory is computed before training;
 past `memory_mb` the counts rise until it fits, tracks taking up to TRACK_SHARE of it (one count for

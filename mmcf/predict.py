@@ -87,9 +87,9 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
 def encode_inputs(ps: PlaylistSet, rows: np.ndarray, cfg: MMCFConfig, gain: np.ndarray | None = None
                   ) -> tuple[sp.csr_matrix, np.ndarray]:
     """The autoencoder input of playlists `rows`: [len(rows), tracks + artists] float32, rows summing
-    to 1, or to gain[i] (MMCFModels.gains; empty rows stay empty), and c, the sum of the input's weights before that normalisation
-    (for count-dependent mixing): the published code counts the seed artists too, at their weight,
-    so one seed track gives c = 1.5 and w_t = 1 / 2.5."""
+    to 1, or to gain[i] (MMCFModels.gains; empty rows stay empty), and c, the sum of the input's
+    weights before that normalisation (for count-dependent mixing): the published code counts the
+    seed artists too, at their weight, so one seed track gives c = 1.5 and w_t = 1 / 2.5."""
     rows = np.asarray(rows, dtype=np.int64)
     tracks = ps.tracks[rows].tocsr()
     artists = ps.artists[rows].tocsr()

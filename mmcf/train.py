@@ -195,9 +195,7 @@ def evaluate(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVocab, 
              ) -> dict[str, float]:
     """Mean R-precision and NDCG of the model's top 500 on validation playlists `rows` (catalogue
     columns), scored in the catalogue: withheld tracks outside the dense vocabulary count as misses."""
-    sub = val.subset(rows)
-    rec, _ = recommend(model, dense.view(sub), np.arange(len(sub)), cfg, dense.track_prior)
-    m = list_metrics(dense.catalogue_ids(rec), sub, vocab.track_artist)
+    m = _val_metrics(model, val.subset(rows), dense, vocab, cfg, 1.0)
     return {"r_precision": float(np.nanmean(m["r_precision"])), "ndcg": float(np.nanmean(m["ndcg"]))}
 
 
@@ -206,14 +204,21 @@ def select_gains(model: DAE, val: PlaylistSet, rows: np.ndarray, dense: DenseVoc
     """Per category of the validation playlists `rows`, the input gain of cfg.input_gains whose top 500
     scores the best mean R-precision (MMCFConfig.input_gains says why; ties go to the earlier gain)."""
     sub = val.subset(rows)
-    view, cats = dense.view(sub), np.unique(sub.category)
+    cats = np.unique(sub.category)
     scores = []
     for g in cfg.input_gains:
-        rec, _ = recommend(model, view, np.arange(len(sub)), cfg, dense.track_prior, gain=np.full(len(sub), g))
-        r = list_metrics(dense.catalogue_ids(rec), sub, vocab.track_artist)["r_precision"]
+        r = _val_metrics(model, sub, dense, vocab, cfg, g)["r_precision"]
         scores.append([np.nanmean(r[sub.category == c]) for c in cats])
     best = np.nanargmax(np.nan_to_num(np.array(scores), nan=-1.0), axis=0)
     return {int(c): float(cfg.input_gains[i]) for c, i in zip(cats, best)}
+
+
+def _val_metrics(model: DAE, sub: PlaylistSet, dense: DenseVocab, vocab: Vocab, cfg: MMCFConfig, gain: float
+                 ) -> dict[str, np.ndarray]:
+    """Per-playlist metrics of the model's top 500 for validation playlists, every input times `gain`."""
+    rec, _ = recommend(model, dense.view(sub), np.arange(len(sub)), cfg, dense.track_prior,
+                       gain=np.full(len(sub), gain) if gain != 1.0 else None)
+    return list_metrics(dense.catalogue_ids(rec), sub, vocab.track_artist)
 
 
 def sampled_loss(loss: str, device: torch.device) -> bool:
@@ -298,8 +303,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
                "input_gains": {str(c): g for c, g in gains.items()}}
     if distributed.is_main():
         with atomic_path(final) as tmp:
-            torch.save({"state": selection.best_state, "tied": best_tied, "gains": gains, "fingerprint": vocab.fingerprint,
-                        "signature": signature, "summary": json.dumps(summary)}, tmp)
+            torch.save({"state": selection.best_state, "tied": best_tied, "gains": gains,
+                        "fingerprint": vocab.fingerprint, "signature": signature, "summary": json.dumps(summary)}, tmp)
     trainer.drop_checkpoints(*checkpoints)
     log.info("%s: best val R-precision %s (%s), %.1f s", scheme.name, selection.score_text(), summary["best_phase"],
              summary["seconds"])
