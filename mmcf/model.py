@@ -68,6 +68,14 @@ class DAE(nn.Module):
         self.b_dec = nn.Parameter(torch.zeros(n_items))
         self._buffers_cache: dict[str, torch.Tensor] = {}
 
+    @classmethod
+    def from_state(cls, state: dict, n_items: int, n_tracks: int, hidden: int, tied: bool,
+                   device: torch.device | str = "cpu") -> "DAE":
+        """A trained model ready to score: the one way training (its kept epoch) and prediction load weights."""
+        model = cls(n_items, n_tracks, hidden, tied=tied)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
     @property
     def tied(self) -> bool:
         return self.W_dec is None

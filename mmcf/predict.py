@@ -76,9 +76,8 @@ def load_models(out_dir: str | Path, device: str | torch.device = "cpu", schemes
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("fingerprint") != meta["fingerprint"]:
             raise PipelineError(f"{path}: trained on another vocabulary than {out_dir / CONFIG_FILE}; retrain")
-        model = DAE(meta["n_items"], meta["n_tracks"], cfg.hidden, tied=blob["tied"])
-        model.load_state_dict(blob["state"])
-        models[name] = model.to(device).eval()
+        models[name] = DAE.from_state(blob["state"], meta["n_items"], meta["n_tracks"], cfg.hidden, blob["tied"],
+                                      device)
         gains |= {int(c): float(g) for c, g in blob.get("gains", {}).items()}
     return MMCFModels(cfg=cfg, models=models, fingerprint=meta["fingerprint"], dense=DenseVocab.load(out_dir),
                       gains=gains)

@@ -291,8 +291,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
         log.info("%s %s: %s", scheme.name, phase, selection.stop_reason)
     best_tied = selection.best_tag.get("phase", "tied") == "tied"
     if len(rows) and len(cfg.input_gains) > 1 and selection.best_state is not None:
-        gains = select_gains(_kept_model(selection.best_state, best_tied, dense, cfg, device), val, rows, dense, vocab,
-                             cfg)
+        kept = DAE.from_state(selection.best_state, dense.n_items, dense.n_tracks, cfg.hidden, best_tied, device)
+        gains = select_gains(kept, val, rows, dense, vocab, cfg)
         log.info("%s: input gains chosen on validation (category: gain): %s", scheme.name, gains)
     gains = {int(c): float(g) for c, g in (gains or {}).items()}
     summary = {"scheme": scheme.name, "categories": scheme.categories,
@@ -458,12 +458,6 @@ def _phase_model(best_state: dict | None, dense: DenseVocab, cfg: MMCFConfig, tr
         return model.to(device)
     model.load_state_dict(best_state)
     return model.to(device).untied_copy()
-
-
-def _kept_model(state: dict, tied: bool, dense: DenseVocab, cfg: MMCFConfig, device: torch.device) -> DAE:
-    model = DAE(dense.n_items, dense.n_tracks, cfg.hidden, tied=tied)
-    model.load_state_dict(state)
-    return model.to(device).eval()
 
 
 class _Once:

@@ -107,8 +107,8 @@ def load_pipeline_config(path: Path | str | None) -> PipelineConfig:
         raise PipelineError(f"{where} [run].stages: unknown stage(s) {', '.join(bad)}; known: {', '.join(MODEL_STAGES)}")
     if "charcnn" in run.stages and "mmcf" not in run.stages:
         raise PipelineError(f"{where} [run].stages: charcnn mixes with the autoencoder, so it needs the mmcf stage")
-    fitted = set(MODEL_STAGES["baselines"])
-    if not set(run.baselines) <= fitted or len(set(run.baselines)) != len(run.baselines):
+    known = set(MODEL_STAGES["baselines"])
+    if not set(run.baselines) <= known or len(set(run.baselines)) != len(run.baselines):
         raise PipelineError(f"{where} [run].baselines: {run.baselines} must name distinct sources of the baselines "
                             f"stage ({', '.join(MODEL_STAGES['baselines'])})")
     offered = [m for s in run.stages for m in stage_models(run, s)]
