@@ -23,11 +23,13 @@ class TitleConfig:
     lr: float = 0.001
     batch: int = 150
     # Passes over the titled training playlists (ceil(playlists / batch) updates each), one
-    # validation check per epoch, the best epoch kept: SPEC's 20, so the length follows the data.
-    epochs: int = 20
+    # validation check per epoch, the best epoch kept, so the length follows the data. SPEC's 20 in
+    # configs/mmcf.toml; the default's 3 are its compute budget, as [mmcf] max_epochs (20K: 11 s each).
+    epochs: int = 3
     # Time budget of one training run (seconds; 0: none): it stops at the first epoch end after
-    # which another epoch would overrun it, and the log and history.json say so.
-    train_seconds: float = 0.0
+    # which another epoch would overrun it, and the log and history.json say so. The default's binds
+    # only near the MPD's size, as [mmcf] train_seconds does.
+    train_seconds: float = 600.0
     patience: int = 0  # stop after this many epochs without improvement (0 = never)
     # The output layer's loss in training, as [mmcf] loss: "full" scores every output unit each
     # update; "sampled" the batch's positives and the `head` most frequent items whole plus

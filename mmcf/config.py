@@ -67,17 +67,28 @@ class MMCFConfig:
     loss: str = "auto"
     head: int = 4096
     negatives: int = 2048
+    # The default's compute budget, in epochs so that it follows the data and the run stays reproducible:
+    # every phase of the scheme table stops after at most this many epochs (0: the table's, SPEC's 20 +
+    # 20; configs/mmcf.toml). Why 3: in the default MMCF is a reranker source inside a 10-minute 20K run,
+    # where an epoch of one scheme takes 4.5 s on 2 cores (bench/RESULTS.md, "MMCF back in the default").
+    max_epochs: int = 3
     # The time the stage's training may take (seconds; 0: no cap), split between the schemes' phases by
     # their epochs: a phase whose share is spent stops there, validated once more, and the log says
-    # so. Without a cap (or under it) the training is reproducible to the bit.
-    train_seconds: float = 0.0
+    # so. Without a cap (or under it) the training is reproducible to the bit. The default's cap binds
+    # only near the MPD's size (1M playlists: an epoch of a phase is 12-20 min on 2 cores; the stage
+    # adds ~580 s of its own, the inputs' principal directions 355 s of it), where it keeps the run
+    # within its 3-hour target (bench/RESULTS.md); at 20K and 100K the epochs end first.
+    train_seconds: float = 1500.0
     patience: int = 0  # a phase stops after this many epochs without improvement (0: SPEC's whole phase)
     val_playlists: int = 1000  # validation playlists per check (a fixed seeded subset of the scheme's categories)
     # With [run] refit, MMCF's models (the autoencoders and the title model) train a second time on every
     # playlist. That adds the validation playlists to their data; where those are under this share of the
     # training playlists (100K: 2.3%, 1M: 0.2%) the second training would cost as much as the first for
     # almost nothing, so the selected models serve the challenge and the time goes to their epochs.
-    refit_min_share: float = 0.05
+    # The default (1.0: never) trains once: there MMCF is a reranker source, the same models give the
+    # reranker's validation rows and the challenge their features, and at 20K a refit (12% more playlists)
+    # would cost 2 of the run's 10 minutes. configs/mmcf.toml refits at 0.05 (20K: +2%).
+    refit_min_share: float = 1.0
     init: str = "svd"  # "glorot", or "svd": W starts in the inputs' principal subspace (mmcf/model.py init_principal)
     init_row_norm: float = 2.7  # "svd" only: RMS norm of W's rows at the start
     threads: int = 0  # torch intra-op threads while this stage runs; 0 = torch's default (one per core)
@@ -102,8 +113,11 @@ class MMCFConfig:
     min_artist_count: int = 3
     # ... within the training memory the dense models may hold (weights, Adam state, the output block).
     # The rule's memory is computed before training; past this budget the counts rise until it fits,
-    # and the log says so. 100K realistic playlists: 126K items, 0.98 GB sampled.
-    dense_memory_mb: float = 8000.0
+    # and the log says so. 100K realistic playlists: 126K items, 0.98 GB sampled. Why 4,000 on a CPU:
+    # the stages hold more than the trained model (the frozen autoencoders beside the title model,
+    # the inputs' principal directions); at 1M playlists the rule's 902K items (7.0 GB by this count)
+    # took the autoencoders' stage to 19.4 GB and the title model's past 24 GB. A GPU config states its own.
+    dense_memory_mb: float = 4000.0
     schemes: list[SchemeConfig] = field(default_factory=default_schemes)
 
     def __post_init__(self) -> None:
@@ -111,6 +125,7 @@ class MMCFConfig:
                   "neg_weight": self.neg_weight > 0, "batch_size": self.batch_size > 0,
                   "tied_lr": self.tied_lr > 0, "untied_lr": self.untied_lr > 0, "loss": self.loss in LOSSES,
                   "negatives": self.negatives >= 0, "head": self.head >= 0, "train_seconds": self.train_seconds >= 0,
+                  "max_epochs": self.max_epochs >= 0,
                   "patience": self.patience >= 0, "refit_min_share": self.refit_min_share >= 0,
                   "val_playlists": self.val_playlists > 0, "precision": self.precision in PRECISIONS,
                   "init": self.init in INITS, "init_row_norm": self.init_row_norm > 0, "threads": self.threads >= 0,
@@ -127,6 +142,10 @@ class MMCFConfig:
                         for i, s in enumerate(self.schemes)]
         for s in self.schemes:
             _check_scheme(s)
+        if self.max_epochs:
+            self.schemes = [dataclasses.replace(s, tied_epochs=min(s.tied_epochs, self.max_epochs),
+                                                untied_epochs=min(s.untied_epochs, self.max_epochs))
+                            for s in self.schemes]
         names = [s.name for s in self.schemes]
         if len(set(names)) != len(names):
             raise PipelineError("[mmcf.schemes]: scheme names must be unique")

@@ -39,10 +39,11 @@ class RunConfig:
     synthetic_profile: str = "realistic"
     test_per_category: int = 100  # local challenge playlists per category (embedded default only) ...
     test_title_only: int = 1000  # ... except title-only: with 100, one standard error is ~0.008
-    # MMCF's autoencoders and title model ("mmcf", "charcnn") are out of the default: as a reranker source they
-    # moved nothing (20K realistic and mpd, 100K realistic: R-precision +0.0002 to +0.0003 +- 0.0006 without
-    # them, bench/RESULTS.md "MPD scale") at 65% of the 20K run's time; configs/mmcf.toml and full_mpd.toml run them
-    stages: list[str] = field(default_factory=lambda: ["baselines", "rerank"])
+    # MMCF's autoencoders and title model ("mmcf", "charcnn") are reranker sources: on a real 8K-playlist
+    # excerpt their lists gained +1.9% R-precision (paired, 5 SE; the synthetic profiles show none), and
+    # within [mmcf] max_epochs and [charcnn] epochs they fit the 20K run's 10 minutes (bench/RESULTS.md,
+    # "MMCF back in the default")
+    stages: list[str] = field(default_factory=lambda: ["baselines", "mmcf", "charcnn", "rerank"])
     # the sources the baselines stage fits (empty: every registered one); a run that only needs ALS as
     # its yardstick (configs/mmcf.toml) leaves out the kNN lists it would not use (350 s at 100K)
     baselines: list[str] = field(default_factory=list)

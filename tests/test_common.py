@@ -138,7 +138,7 @@ def test_config_layers_merge_over_a_named_base_and_checks_name_the_file(tmp_path
     assert merged == {"mmcf": {"hidden": 32, "head": 7}, "run": {"seed": 3}}
     assert [p.name for p, _ in layers] == ["top.toml", "base.toml"]
     cfg = load_pipeline_config(tmp_path / "top.toml")
-    assert (cfg.mmcf.hidden, cfg.mmcf.head, cfg.run.seed, cfg.charcnn.epochs) == (32, 7, 3, 20)
+    assert (cfg.mmcf.hidden, cfg.mmcf.head, cfg.run.seed, cfg.charcnn.epochs) == (32, 7, 3, 3)
     (tmp_path / "base.toml").write_text('[mmfc]\nhidden = 64\n')
     with pytest.raises(PipelineError, match=r"base\.toml: unknown section\(s\) mmfc"):
         load_pipeline_config(tmp_path / "top.toml")

@@ -69,7 +69,8 @@ def _dae_cfg() -> MMCFConfig:
     """Batch 33: the shards differ in size (17 + 16); 7 updates an epoch over the 200 playlists, 5 tied
     and 4 untied epochs: 9 checks. The full loss: the sampled one trains in one process."""
     scheme = SchemeConfig(SCHEME, [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], tied_epochs=5, untied_epochs=4)
-    return MMCFConfig(hidden=8, batch_size=33, loss="full", val_playlists=40, precision="fp32", schemes=[scheme])
+    return MMCFConfig(hidden=8, batch_size=33, loss="full", val_playlists=40, precision="fp32", schemes=[scheme],
+                      max_epochs=0)
 
 
 def _title_cfg() -> TitleConfig:

@@ -58,7 +58,8 @@ def tiny_cfg(**kw) -> MMCFConfig:
         SchemeConfig("25to100_random", [8, 10], "fraction", [1.0, 1.0], [0.5, 0.8], tied_epochs=2,
                      untied_epochs=1),
     ]
-    base = dict(hidden=16, batch_size=100, head=40, negatives=40, val_playlists=50, precision="fp32", schemes=schemes)
+    base = dict(hidden=16, batch_size=100, head=40, negatives=40, val_playlists=50, precision="fp32", schemes=schemes,
+                max_epochs=0)
     base.update(kw)
     return MMCFConfig(**base)
 
@@ -493,7 +494,7 @@ def test_refit_needs_a_selected_run(data, tmp_path):
 
 def test_config_section_with_scheme_table(tmp_path):
     toml = tmp_path / "c.toml"
-    toml.write_text('[mmcf]\nhead = 7\n[[mmcf.schemes]]\nname = "a"\ncategories = [1, 2, 3, 4, 5]\n'
+    toml.write_text('[mmcf]\nhead = 7\nmax_epochs = 0\n[[mmcf.schemes]]\nname = "a"\ncategories = [1, 2, 3, 4, 5]\n'
                     'tied_epochs = 3\n[[mmcf.schemes]]\nname = "b"\ncategories = [6, 7, 8, 9, 10]\n'
                     'first_n = "count"\nfirst_n_range = [1, 50]\n')
     cfg = load_pipeline_config(toml).mmcf

@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from common.config import from_dict
 from common.errors import PipelineError
 from mmcf import dense as dense_vocab
 from mmcf.config import MMCFConfig, SchemeConfig
@@ -26,7 +27,7 @@ def _cfg(**kw) -> MMCFConfig:
     scheme = SchemeConfig("25to100_random", list(range(1, 11)), "fraction", [1.0, 1.0], [0.5, 0.8],
                           tied_epochs=kw.pop("tied_epochs", 3), untied_epochs=kw.pop("untied_epochs", 2))
     return MMCFConfig(**{"hidden": 16, "batch_size": 64, "val_playlists": 60, "precision": "fp32",
-                         "schemes": [scheme], **kw})
+                         "schemes": [scheme], "max_epochs": 0, **kw})
 
 
 def test_phases_train_their_epochs_with_one_check_each_and_keep_the_best(data, tmp_path):
@@ -41,6 +42,16 @@ def test_phases_train_their_epochs_with_one_check_each_and_keep_the_best(data, t
     kept = [h for h in history if h["improved"]][-1]
     assert result["best_phase"] == kept["phase"] and kept["val_r_precision"] == pytest.approx(best)
     assert result["stopped"] == {"tied": "all 30 updates trained", "untied": "all 20 updates trained"}
+
+
+def test_the_defaults_epoch_cap_shortens_every_phase_and_zero_keeps_the_table(data, tmp_path):
+    assert [(s.tied_epochs, s.untied_epochs) for s in MMCFConfig().schemes] == [(3, 0), (3, 3), (3, 3), (3, 3)]
+    assert [(s.tied_epochs, s.untied_epochs) for s in MMCFConfig(max_epochs=0).schemes] == \
+        [(20, 0), (20, 20), (20, 20), (20, 20)]
+    capped = _cfg(tied_epochs=5, untied_epochs=1, max_epochs=2)
+    assert from_dict(MMCFConfig, capped.to_dict(), "x").to_dict() == capped.to_dict()  # a saved config reloads as is
+    history = train_all(data, tmp_path, capped, "cpu")["schemes"]["25to100_random"]["history"]
+    assert [(h["phase"], h["update"]) for h in history] == [("tied", 10), ("tied", 20), ("untied", 10)]
 
 
 def test_a_time_budget_stops_a_phase_and_says_so(data, tmp_path, caplog):
