@@ -147,19 +147,25 @@ def map_ordered(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator
     """fn over items in order, in `workers` forked processes when there is more than one item.
 
     At most two results per worker wait to be consumed, so a slow consumer (writing files)
-    never lets finished slices pile up in memory.
+    never lets finished slices pile up in memory. On an error (a bad slice) the pool still closes
+    and joins, letting those few pending tasks end: `Pool.terminate`, what `with Pool` calls, can
+    hang on a killed worker's queue lock, and once hung a CI run.
     """
     if workers <= 1 or len(items) <= 1:
         yield from map(fn, items)
         return
     n = min(workers, len(items))
-    with multiprocessing.get_context("fork").Pool(n) as pool:
+    pool = multiprocessing.get_context("fork").Pool(n)
+    try:
         todo = iter(items)
         pending = collections.deque(pool.apply_async(fn, (item,)) for item in itertools.islice(todo, 2 * n))
         while pending:
             result = pending.popleft().get()
             pending.extend(pool.apply_async(fn, (item,)) for item in itertools.islice(todo, 1))
             yield result
+    finally:
+        pool.close()
+        pool.join()
 
 
 def _check_unique_pids(corpus: Corpus) -> None:
