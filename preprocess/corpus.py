@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import multiprocessing
+import multiprocessing.pool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -147,9 +148,10 @@ def map_ordered(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator
     """fn over items in order, in `workers` forked processes when there is more than one item.
 
     At most two results per worker wait to be consumed, so a slow consumer (writing files)
-    never lets finished slices pile up in memory. On an error (a bad slice) the pool still closes
-    and joins, letting those few pending tasks end: `Pool.terminate`, what `with Pool` calls, can
-    hang on a killed worker's queue lock, and once hung a CI run.
+    never lets finished slices pile up in memory. While the workers live (the end, an error in a
+    slice, a consumer that stops) the pool closes and joins, letting those few pending tasks end:
+    `Pool.terminate`, what `with Pool` calls, can hang on a worker's queue lock, and once hung a CI
+    run. Only an interrupt, which reaches the workers too, terminates them.
     """
     if workers <= 1 or len(items) <= 1:
         yield from map(fn, items)
@@ -163,9 +165,18 @@ def map_ordered(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator
             result = pending.popleft().get()
             pending.extend(pool.apply_async(fn, (item,)) for item in itertools.islice(todo, 1))
             yield result
-    finally:
-        pool.close()
-        pool.join()
+    except (Exception, GeneratorExit):
+        _close(pool)
+        raise
+    except BaseException:
+        pool.terminate()
+        raise
+    _close(pool)
+
+
+def _close(pool: multiprocessing.pool.Pool) -> None:
+    pool.close()
+    pool.join()
 
 
 def _check_unique_pids(corpus: Corpus) -> None:
