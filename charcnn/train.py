@@ -197,6 +197,14 @@ class _Batches:
         return out
 
 
+def frozen_schemes(dae_cfg: MMCFConfig, cfg: TitleConfig) -> list[str]:
+    """The autoencoders the title model's training reads: the one it is trained against and those
+    serving its selection categories (validation mixes their lists). Loading only these keeps the
+    stage's frozen weights at 3 of the four schemes' 7 [items, hidden] matrices at most."""
+    return [s.name for s in dae_cfg.schemes
+            if s.name == cfg.train_scheme or set(s.categories) & set(cfg.select_categories)]
+
+
 def train_title_model(art: Artifacts, models: MMCFModels, out_dir: str | Path, cfg: TitleConfig,
                       device: str | torch.device = "auto", refit_from: str | Path | None = None) -> dict:
     """Train (or resume) the title model into out_dir/title_model.pt; returns a JSON-able summary.

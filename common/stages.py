@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common.io import read_json, write_json
+from common.memory import peak_rss_mb, release_free_memory, reset_peak_rss
 
 log = logging.getLogger("stages")
 
@@ -32,6 +33,7 @@ def run_stage(folder: Path, key: str, fn: Callable[[], dict], force: bool = Fals
             return done["result"] | {"seconds": done.get("seconds", 0.0), "skipped": True}
     folder.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)  # a forced re-run killed half-way leaves no record of the old run
+    release_free_memory()  # the stage's peak is its own, not what the stages before it freed
     reset_peak_rss()
     start = time.perf_counter()
     result = fn()
@@ -40,25 +42,3 @@ def run_stage(folder: Path, key: str, fn: Callable[[], dict], force: bool = Fals
     write_json(record, {"key": key, "result": result, "seconds": seconds, "peak_rss_mb": peak})
     log.info("%s: done in %.1f s, peak RSS %s", folder.name, seconds, "n/a" if peak is None else f"{peak:.0f} MB")
     return result | {"seconds": seconds, "skipped": False}
-
-
-def reset_peak_rss() -> None:
-    """Start a new peak-RSS window for this process (Linux: clear_refs 5 resets VmHWM), so that each
-    stage of one run.py process reports its own peak; elsewhere the peak stays cumulative."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory since the last reset, in MB (worker processes not included)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None

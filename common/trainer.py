@@ -25,6 +25,7 @@ from torch import nn
 
 from common import distributed
 from common.io import atomic_path
+from common.memory import release_free_memory
 from common.progress import Progress
 
 log = logging.getLogger("trainer")
@@ -139,12 +140,14 @@ def _check(loop: Loop, model: nn.Module, validate: Callable[[], dict] | None, se
         with torch.no_grad():
             metrics = validate()
         model.train()
+    release_free_memory()  # the updates' freed blocks, kept by the allocator, would add up over a phase
     metrics = distributed.broadcast_from_main(metrics) if validate is not None else metrics
     r = metrics["r_precision"]
     selection.seconds += time.perf_counter() - mark
     improved = validate is None or r > selection.best or (np.isnan(r) and not math.isfinite(selection.best))
     if improved:
         selection.best = r if not np.isnan(r) else selection.best
+        selection.best_state = None  # the new copy is made after the old one goes: one model's size less at the peak
         selection.best_state, selection.best_tag, selection.stale = cpu_state(model), dict(loop.tag), 0
     else:
         selection.stale += 1

@@ -277,16 +277,8 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
                             f"{signature} {phase}", tag={"phase": phase}, patience=cfg.patience,
                             seconds=seconds_per_epoch * epochs)
         done = trainer.finished(loop)  # a resumed run: this phase ended before; no model, SVD or batches
-        if done is not None:
-            selection = done
-        else:
-            model = _phase_model(selection.best_state if pi else None, dense, cfg, train, device, directions)
-            distributed.broadcast_params(model)
-            batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, (scheme_index, pi), sampled, cfg.head,
-                              cfg.negatives)
-            opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-            step = _step_fn(model, opt, batcher, cfg, (scheme_index, pi), bf16, device)
-            selection = trainer.run(loop, model, [opt], step, validate(model), selection)
+        selection = done if done is not None else _train_phase(
+            loop, selection, (scheme_index, pi), lr, train, dense, cfg, sampled, bf16, device, directions, validate)
         stops[phase] = selection.stop_reason
         log.info("%s %s: %s", scheme.name, phase, selection.stop_reason)
     best_tied = selection.best_tag.get("phase", "tied") == "tied"
@@ -309,6 +301,22 @@ def train_scheme(train: PlaylistSet, val: PlaylistSet | None, dense: DenseVocab,
     log.info("%s: best val R-precision %s (%s), %.1f s", scheme.name, selection.score_text(), summary["best_phase"],
              summary["seconds"])
     return summary
+
+
+def _train_phase(loop: trainer.Loop, selection: trainer.Selection, key: tuple[int, int], lr: float,
+                 train: PlaylistSet, dense: DenseVocab, cfg: MMCFConfig, sampled: bool, bf16: bool,
+                 device: torch.device, directions: Callable[[], np.ndarray],
+                 validate: Callable[[DAE], Callable[[], dict] | None]) -> trainer.Selection:
+    """Phase key[1] of scheme key[0] (0: tied from the start; 1: untied from the best tied weights).
+    Its model, Adam state and batches (at 1M playlists several GB) are let go when it returns,
+    before the next phase allocates its own or the kept weights are scored."""
+    model = _phase_model(selection.best_state if key[1] else None, dense, cfg, train, device, directions)
+    distributed.broadcast_params(model)
+    scheme = cfg.schemes[key[0]]
+    batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, key, sampled, cfg.head, cfg.negatives)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    step = _step_fn(model, opt, batcher, cfg, key, bf16, device)
+    return trainer.run(loop, model, [opt], step, validate(model), selection)
 
 
 def _step_fn(model: DAE, opt: torch.optim.Optimizer, batcher: Batcher, cfg: MMCFConfig, key: tuple[int, int],

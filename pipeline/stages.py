@@ -41,14 +41,22 @@ log = logging.getLogger("run")
 LIST_DEPTH = 1000  # model lists kept this deep: the reranker draws candidates from them (metrics read the top 500)
 
 
+def fit_splits(art: Artifacts) -> list[str]:
+    """The splits models are fit for: validation, and the challenge unless the artifacts were built
+    without a challenge set."""
+    return ["val", "challenge"] if (art.folder / "challenge.npz").exists() else ["val"]
+
+
+def fit_set(art: Artifacts, split: str, refit: bool) -> PlaylistSet:
+    """The playlists that train the models serving `split`."""
+    return art.playlists("all" if refit and split == "challenge" else "train")
+
+
 def fit_sets(art: Artifacts, refit: bool) -> dict[str, PlaylistSet]:
-    """split -> the playlists that train the models serving that split (no challenge split when the
-    artifacts were built without a challenge set)."""
+    """split -> fit_set, both at once (without a refit the two splits share one training set). The
+    MMCF stages, whose models are gigabytes at 1M playlists, load one split's at a time instead."""
     train = art.playlists("train")
-    out = {"val": train}
-    if (art.folder / "challenge.npz").exists():
-        out["challenge"] = art.playlists("all") if refit else train
-    return out
+    return {split: train if split == "val" or not refit else fit_set(art, split, refit) for split in fit_splits(art)}
 
 
 def dae_dir(stage_dir: Path, split: str, refit: bool) -> Path:
@@ -199,8 +207,9 @@ def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -
     elif cfg.run.refit and distributed.is_main():
         _copy_folder(out / "models", out / "refit")
     if distributed.is_main():  # under torchrun rank 0 alone predicts and writes
-        lists = {}
-        for split in fit_sets(art, cfg.run.refit):
+        lists, models = {}, None
+        for split in fit_splits(art):
+            models = None  # one split's models at a time
             models = load_models(dae_dir(out, split, cfg.run.refit), device)
             lists[split] = predict(models, art.playlists(split), art.vocab, k=LIST_DEPTH)
         _save(out / "dae.npz", lists)
@@ -209,18 +218,19 @@ def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -
 
 def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: str = "auto") -> dict:
     """The title model trained against the frozen autoencoders (each split's), selected then refit."""
-    from charcnn.train import train_title_model
+    from charcnn.train import frozen_schemes, train_title_model
     from mmcf.predict import load_models
 
-    seconds = 0.0
-    for split in fit_sets(art, cfg.run.refit):
+    seconds, models = 0.0, None
+    for split in fit_splits(art):
         folder = title_dir(out, split, cfg.run.refit)
         if split == "challenge" and folder == title_dir(out, "val", cfg.run.refit):
             break  # no refit: the selected model serves both
         if split == "challenge" and not _mmcf_refits(art, cfg):
             _copy_folder(title_dir(out, "val", cfg.run.refit), folder)
             break
-        models = load_models(dae_dir(dae, split, cfg.run.refit), device)
+        models = None  # one split's models at a time
+        models = load_models(dae_dir(dae, split, cfg.run.refit), device, frozen_schemes(cfg.mmcf, cfg.charcnn))
         refit_from = title_dir(out, "val", cfg.run.refit) if split == "challenge" else None
         seconds += train_title_model(art, models, folder, cfg.charcnn, device=device,
                                      refit_from=refit_from).get("train_seconds", 0.0)
@@ -275,11 +285,13 @@ def mixing(art: Artifacts, dae: Path, title: Path, out: Path, cfg: PipelineConfi
     from mmcf.mixing import mmcf_lists
     from mmcf.predict import load_models
 
-    lists = {}
-    for split, train in fit_sets(art, cfg.run.refit).items():
+    lists, models = {}, None
+    for split in fit_splits(art):
+        fill = Popularity(fit_set(art, split, cfg.run.refit)).order()
+        models = None  # one split's models at a time
         models = load_models(dae_dir(dae, split, cfg.run.refit), device)
         model = load_title_model(title_dir(title, split, cfg.run.refit), device, art.vocab.fingerprint)
-        lists[split] = mmcf_lists(art.playlists(split), model, models, art.vocab, Popularity(train).order(),
+        lists[split] = mmcf_lists(art.playlists(split), model, models, art.vocab, fill,
                                   k=LIST_DEPTH, batch=cfg.charcnn.predict_batch,
                                   device=str(next(model.parameters()).device))
     _save(out / "mmcf.npz", lists)

@@ -158,6 +158,19 @@ def test_tied_weights_are_one_parameter_and_untied_copy_starts_equal():
     assert torch.allclose(untied.logits(bag), after)
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_a_loaded_model_holds_the_state_it_was_given_without_a_copy(tied):
+    """At 1M playlists a copy of a model's weights is gigabytes held beside the loaded file."""
+    trained = DAE(50, 40, hidden=6, tied=True)
+    trained.init_weights(torch.Generator().manual_seed(0))
+    trained = (trained if tied else trained.untied_copy()).eval()
+    state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    loaded = DAE.from_state(state, 50, 40, 6, tied)
+    assert all(p.data_ptr() == state[k].data_ptr() for k, p in loaded.named_parameters())
+    bag, _ = _random_batch(50, 4, seed=5)
+    assert torch.equal(loaded.logits(bag), trained.logits(bag)) and not loaded.training
+
+
 def test_forward_sparse_is_the_dense_formula():
     """The sparse path (an EmbeddingBag sum over the input's weighted nonzeros) computes SPEC's
     sigmoid(sigmoid(x W + b_enc) W_dec^T + b_dec), with the decoder's own weights when untied."""

@@ -254,3 +254,11 @@ def test_removed_settings_are_refused():
             TitleConfig(**{key: 1})
     with pytest.raises(PipelineError, match="loss"):
         TitleConfig(loss="approx")
+
+
+def test_the_stage_loads_only_the_autoencoders_the_title_model_reads():
+    """The one it trains against and those serving its selection categories, whatever their order."""
+    dae_cfg = MMCFConfig()
+    assert cct.frozen_schemes(dae_cfg, TitleConfig()) == ["0to1_inorder", "5_inorder"]  # categories 1-3
+    cfg = dataclasses.replace(TitleConfig(), train_scheme="25to100_random", select_categories=[1])
+    assert cct.frozen_schemes(dae_cfg, cfg) == ["0to1_inorder", "25to100_random"]
