@@ -82,7 +82,7 @@ class Runner:
         from preprocess.build import build
 
         folder = self.out / "artifacts"
-        inputs = (_files_signature(mpd), _files_signature(challenge), self.keys.get("data"))
+        inputs = _inputs_signature(mpd, challenge, self.keys.get("data"))
         self._stage("artifacts", (inputs, self.cfg.section("preprocess"), FORMAT_VERSION),
                     lambda: build(mpd, folder, self.cfg.preprocess, challenge=challenge).manifest["counts"])
         return load_artifacts(folder)
@@ -202,6 +202,16 @@ def _print_tables(tables: dict, final: str, submission: Path) -> str:
     what = "local challenge set (test)" if split == "test" else "validation playlists (no truth for the challenge set)"
     return (f"\nMetrics on the {what}, per category; submission from {final!r}: {submission}\n\n"
             + metrics_table(tables[split]) + "\n")
+
+
+def _inputs_signature(mpd: Path, challenge: Path, data_key: str | None) -> tuple:
+    """What the artifacts are built from. The embedded default's data are the data stage's, named by
+    its key: their files' times change when a run folder is copied (cp -r), and keying on those
+    would rebuild the artifacts and re-run every model stage of a copy. A user's MPD and challenge
+    set lie outside the run folder and are named by their files."""
+    if data_key is not None:
+        return None, None, data_key
+    return _files_signature(mpd), _files_signature(challenge), None
 
 
 def _files_signature(path: Path) -> list:

@@ -107,6 +107,19 @@ def test_rerun_skips_finished_stages_and_force_reruns_them(smoke_run, tmp_path):
     assert (out / "submission.csv").read_bytes() == before
 
 
+def test_a_run_folder_copied_with_new_file_times_skips_every_finished_stage(smoke_run, tmp_path):
+    """cp -r gives every file of the copy a new modification time; the embedded default's data are
+    named by the data stage's key, so the copy's stages are all still finished."""
+    out = tmp_path / "run"
+    shutil.copytree(smoke_run, out, copy_function=shutil.copy)
+    train = "data/local/train"
+    first = sorted((out / train).iterdir())[0].name
+    assert (out / train / first).stat().st_mtime_ns != (smoke_run / train / first).stat().st_mtime_ns
+    again = run(out, SMOKE)
+    assert again.stderr.count(SKIPPED) == 6, again.stderr
+    assert (out / "submission.csv").read_bytes() == (smoke_run / "submission.csv").read_bytes()
+
+
 def test_a_forced_stage_killed_half_way_leaves_no_record_to_skip_it_by(tmp_path):
     """--force re-runs a finished stage into its own folder; killed half-way, the old record must not
     survive, or the next run takes the half-rewritten folder for finished (the record is written last
