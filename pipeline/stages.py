@@ -207,7 +207,7 @@ def mmcf(art: Artifacts, out: Path, cfg: PipelineConfig, device: str = "auto") -
     elif cfg.run.refit and distributed.is_main():
         _copy_folder(out / "models", out / "refit")
     if distributed.is_main():  # under torchrun rank 0 alone predicts and writes
-        lists, models = {}, None
+        lists = {}
         for split in fit_splits(art):
             models = None  # one split's models at a time
             models = load_models(dae_dir(out, split, cfg.run.refit), device)
@@ -221,7 +221,7 @@ def charcnn(art: Artifacts, dae: Path, out: Path, cfg: PipelineConfig, device: s
     from charcnn.train import frozen_schemes, train_title_model
     from mmcf.predict import load_models
 
-    seconds, models = 0.0, None
+    seconds = 0.0
     for split in fit_splits(art):
         folder = title_dir(out, split, cfg.run.refit)
         if split == "challenge" and folder == title_dir(out, "val", cfg.run.refit):
@@ -285,7 +285,7 @@ def mixing(art: Artifacts, dae: Path, title: Path, out: Path, cfg: PipelineConfi
     from mmcf.mixing import mmcf_lists
     from mmcf.predict import load_models
 
-    lists, models = {}, None
+    lists = {}
     for split in fit_splits(art):
         fill = Popularity(fit_set(art, split, cfg.run.refit)).order()
         models = None  # one split's models at a time
