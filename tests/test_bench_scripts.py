@@ -38,3 +38,25 @@ def test_gpu_lease_runs_both_checks_and_gathers_their_reports(smoke_run, tmp_pat
     assert ("peak GPU memory (nvidia-smi, whole device): no GPU" in pipeline) != gpu
     assert "| **all** |" in pipeline  # run.py's metrics table
     assert (out / "gpu_memory.csv").exists()
+
+
+def test_cut_to_drops_tracks_outside_the_vocabulary_and_moves_the_rest_up_in_order():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from dense_reach import cut_to
+    import numpy as np
+
+    keep = np.array([True, False, True, True, False])
+    ids = np.array([[1, 3, 4, 0, -1], [2, 0, 3, 1, 4]])
+    assert cut_to(ids, keep).tolist() == [[3, 0, -1, -1, -1], [2, 0, 3, -1, -1]]
+
+
+def test_dense_reach_scores_a_runs_list_whole_and_cut_per_category(smoke_run):
+    done = subprocess.run([sys.executable, "bench/dense_reach.py", str(smoke_run)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| ") and "category" not in line]
+    assert len(rows) == 10
+    values = [[float(v) for v in row[1:]] for row in rows]
+    assert all(0.0 <= v <= 1.0 for row in values for v in row)
+    assert min(row[2] for row in values) < 1.0  # the smoke budget narrows the vocabulary below the catalogue
+    assert "top 500:" in done.stdout
