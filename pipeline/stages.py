@@ -31,6 +31,7 @@ import numpy as np
 
 from common.errors import PipelineError
 from common.io import load_npz, read_json, save_npz, write_json
+from common.memory import release_free_memory
 from common.stages import stage_key
 from pipeline.config import PipelineConfig, stage_models
 from preprocess.artifacts import Artifacts, PlaylistSet
@@ -274,6 +275,7 @@ def ensemble(art: Artifacts, run: Path, cfg: PipelineConfig, device: str = "auto
     result = {}
     if "charcnn" in cfg.run.stages:
         result["mixing"] = mixing(art, run / "mmcf", run / "charcnn", run / "ensemble", cfg, device)
+        release_free_memory()  # glibc kept what mixing freed (1.9 GB at 100K) beneath the ranker's peak
     if "rerank" in cfg.run.stages:
         result["rerank"] = rerank(art, run, cfg)
     return result
