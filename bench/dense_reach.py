@@ -5,7 +5,7 @@ playlists, cut to the tracks the autoencoders can output, scored beside the uncu
 
 If the cut list scores as the whole one, the tracks MMCF's vocabulary leaves out are not what the
 other model wins with, and a gap between MMCF and it lies in the ranking, not the vocabulary. The
-vocabulary is the one serving the challenge (the refit's where the run refit the autoencoders).
+vocabulary is the one serving the challenge (pipeline.stages.dense_tracks, as the reranker reads it).
 """
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from common.categories import BY_ID  # noqa: E402
 from common.metrics import list_metrics  # noqa: E402
-from mmcf.dense import FILE, DenseVocab  # noqa: E402
 from pipeline.recommend import run_config  # noqa: E402
-from pipeline.stages import list_files, load_lists  # noqa: E402
+from pipeline.stages import dense_tracks, list_files, load_lists  # noqa: E402
 from preprocess.artifacts import load_artifacts  # noqa: E402
 from report.evaluation import attach_truth  # noqa: E402
 
@@ -39,12 +38,15 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--model", default="als", help="a list of the run's (a key of list_files)")
     args = ap.parse_args()
+    cfg = run_config(args.run)
+    tracks = dense_tracks(args.run / "mmcf", "challenge", cfg)
+    if tracks is None:
+        sys.exit(f"{args.run}: no autoencoders serve the challenge (run the mmcf stage first)")
     art = load_artifacts(args.run / "artifacts")
     ps = attach_truth(art.playlists("challenge"), args.run / "data" / "local" / "truth.json", art.vocab)
-    refit = args.run / "mmcf" / "refit"
     keep = np.zeros(art.vocab.n_tracks, dtype=bool)
-    keep[DenseVocab.load(refit if (refit / FILE).exists() else args.run / "mmcf" / "models").tracks] = True
-    ids = load_lists(list_files(args.run, run_config(args.run))[args.model], "challenge")[0]
+    keep[tracks] = True
+    ids = load_lists(list_files(args.run, cfg)[args.model], "challenge")[0]
     cut = cut_to(ids, keep)
     whole, part = (list_metrics(x, ps, art.vocab.track_artist)["r_precision"] for x in (ids, cut))
     held = np.asarray(ps.holdout[:, np.flatnonzero(keep)].sum(axis=1)).ravel() / np.maximum(ps.n_holdouts, 1)
@@ -57,6 +59,7 @@ def main() -> None:
         top = ids[:, :k]
         outside = (top >= 0) & ~keep[np.maximum(top, 0)]
         print(f"top {k}: {outside.sum() / max((top >= 0).sum(), 1):.5f} of the listed entries lie outside the vocabulary")
+
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -43,7 +45,6 @@ def test_gpu_lease_runs_both_checks_and_gathers_their_reports(smoke_run, tmp_pat
 def test_cut_to_drops_tracks_outside_the_vocabulary_and_moves_the_rest_up_in_order():
     sys.path.insert(0, str(ROOT / "bench"))
     from dense_reach import cut_to
-    import numpy as np
 
     keep = np.array([True, False, True, True, False])
     ids = np.array([[1, 3, 4, 0, -1], [2, 0, 3, 1, 4]])
