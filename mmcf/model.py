@@ -212,8 +212,8 @@ class DAE(nn.Module):
         cols[:n_whole] are taken whole: every positive of the batch and the most frequent items
         (target.cols index into them). Every other column j enters through its mean field: each
         row's sigmoid(z_ij) is taken as s_j = sigmoid(w_j . mean_i(h_i) + b_j), whose gradient is
-        one product over the rows' sum. cols[n_whole:] are uniform draws from those columns,
-        col_scale (R / K per draw of K, R columns) weighing each one's correction sigmoid(z_ij) - s_j,
+        one product over the rows' sum. cols[n_whole:] are draws from those columns, col_scale
+        (times drawn / (K p_j) for K draws of probability p_j) weighing each one's correction sigmoid(z_ij) - s_j,
         so the gradient is an unbiased estimate of the full loss's with a small variance.
         Why not the draws alone: Adam moves every row of the full model each update, however small
         its gradient, and rows that only a draw reached now and then fell behind (0.03 against

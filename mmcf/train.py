@@ -70,17 +70,19 @@ class Batcher:
 
     With the sampled loss each batch also names the output columns its update scores: every
     positive of the batch and the `head` most frequent items whole (where the full loss's negative
-    gradient, sigmoid(z), is largest), and `negatives` uniform draws from the rest, each weighing
-    rest / negatives (DAE.sampled_loss_and_grad)."""
+    gradient, sigmoid(z), is largest), and `negatives` draws from the rest, uniform or by training
+    count ([mmcf] draw_power), each weighing 1 / (negatives x its draw probability) (scored_columns)."""
 
     def __init__(self, ps: PlaylistSet, scheme: SchemeConfig, batch_size: int, seed: int, key: tuple[int, ...],
-                 sampled: bool = False, head: int = 0, negatives: int = 0):
+                 sampled: bool = False, head: int = 0, negatives: int = 0, draw_power: float = 0.0):
         self.items = sp.hstack([ps.tracks, ps.artists], format="csr")  # value = position + 1
         self.length = ps.num_tracks.astype(np.int64)
         self.n_tracks = ps.tracks.shape[1]
         self.scheme, self.batch_size, self.seed, self.key = scheme, batch_size, seed, key
         self.sampled, self.negatives = sampled, negatives
-        self.head = np.sort(np.argsort(-item_frequency(ps), kind="stable")[:head]) if sampled else None
+        frequency = item_frequency(ps)
+        self.head = np.sort(np.argsort(-frequency, kind="stable")[:head]) if sampled else None
+        self.draw_weight = (frequency * len(ps) + 1.0) ** draw_power if sampled and draw_power else None
         self.stream = EpochStream(np.arange(len(self.length)), batch_size, [seed, *key, 0])
 
     def rows(self, update: int) -> np.ndarray:
@@ -110,25 +112,34 @@ class Batcher:
         out = TrainBatch(x=x, target_rows=entry_row, target_cols=sub.indices.astype(np.int64), part=part, keep=keep)
         if self.sampled:
             out.cols, out.col_scale, out.n_whole, out.target_cols = scored_columns(
-                self.head, out.target_cols, self.items.shape[1], self.negatives, rng)
+                self.head, out.target_cols, self.items.shape[1], self.negatives, rng, self.draw_weight)
         return out
 
 
-def scored_columns(head: np.ndarray, positives: np.ndarray, n_items: int, negatives: int, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+def scored_columns(head: np.ndarray, positives: np.ndarray, n_items: int, negatives: int, rng: np.random.Generator,
+                   draw_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """The output columns a sampled-loss update scores, for the autoencoders and the title model alike:
     (cols, col_scale, n_whole, the positives as positions in cols). The batch's positives and `head`
-    come first, whole (weight 1); then `negatives` uniform draws from the other columns, each
-    weighing rest / negatives times it was drawn, so the y = 0 terms estimate the full loss's without bias."""
+    come first, whole (weight 1); then `negatives` draws from the other columns, uniform or in
+    proportion to draw_weight (one per column), each weighing times drawn / (negatives x its draw
+    probability), so the y = 0 terms estimate the full loss's without bias."""
     whole = np.union1d(head, positives)
     rest = n_items - len(whole)
     cols, scale = whole, np.ones(len(whole), dtype=np.float32)
     if rest > 0 and negatives:
         free = np.ones(n_items, dtype=bool)
         free[whole] = False
-        drawn, times = np.unique(np.flatnonzero(free)[rng.integers(0, rest, size=negatives)], return_counts=True)
+        free = np.flatnonzero(free)
+        if draw_weight is None:
+            drawn, times = np.unique(free[rng.integers(0, rest, size=negatives)], return_counts=True)
+            inverse_p = np.full(len(drawn), float(rest))
+        else:
+            cdf = np.cumsum(draw_weight[free], dtype=np.float64)
+            picks = np.minimum(np.searchsorted(cdf, rng.random(negatives) * cdf[-1], side="right"), rest - 1)
+            at, times = np.unique(picks, return_counts=True)
+            drawn, inverse_p = free[at], cdf[-1] / draw_weight[free[at]]
         cols = np.concatenate([whole, drawn])
-        scale = np.concatenate([scale, (times * rest / negatives).astype(np.float32)])
+        scale = np.concatenate([scale, (times * inverse_p / negatives).astype(np.float32)])
     return cols, scale, len(whole), np.searchsorted(whole, positives)
 
 
@@ -316,7 +327,7 @@ def _train_phase(loop: trainer.Loop, selection: trainer.Selection, key: tuple[in
     model = _phase_model(selection.best_state if key[1] else None, dense, cfg, train, device, directions)
     distributed.broadcast_params(model)
     scheme = cfg.schemes[key[0]]
-    batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, key, sampled, cfg.head, cfg.negatives)
+    batcher = Batcher(train, scheme, cfg.batch_size, cfg.seed, key, sampled, cfg.head, cfg.negatives, cfg.draw_power)
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     step = _step_fn(model, opt, batcher, cfg, key, bf16, device)
     return trainer.run(loop, model, [opt], step, validate(model), selection)
@@ -452,7 +463,7 @@ def selected_epochs(scheme_summary: dict, epochs: tuple[int, int]) -> tuple[int,
 
 def _training_settings(cfg: MMCFConfig) -> dict:
     """The settings that can change the kept weights (seed weights included: model selection uses them)."""
-    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "patience", "train_seconds",
+    keys = ("hidden", "hidden_keep", "neg_weight", "batch_size", "tied_lr", "untied_lr", "loss", "head", "negatives", "draw_power", "patience", "train_seconds",
             "val_playlists", "init", "init_row_norm", "precision", "seed", "track_weight", "artist_weight",
             "long_seeds", "recent_seeds", "early_weight", "input_gains")
     return {k: getattr(cfg, k) for k in keys}

@@ -18,7 +18,7 @@ from mmcf.config import MMCFConfig, SchemeConfig
 from mmcf.mixing import mixing_weights
 from mmcf.model import DAE, Bag, Target
 from mmcf.predict import encode_inputs
-from mmcf.train import Batcher, train_all, updates_per_epoch
+from mmcf.train import Batcher, scored_columns, train_all, updates_per_epoch
 from tests.psfake import make_set, make_vocab
 from tests.test_mmcf import data, one_thread  # noqa: F401  (fixtures: clustered playlists, one torch thread)
 
@@ -165,3 +165,18 @@ def test_sampled_columns_hold_every_positive_and_weigh_the_rest_unbiased():
         assert set(batcher.head) <= set(b.cols[whole])
         rest = n_items - len(whole)
         assert b.col_scale[len(whole):].sum() == pytest.approx(rest)  # the draws stand for every other column
+
+
+def test_weighted_draws_stay_unbiased_and_cut_the_variance_where_the_terms_follow_the_weights():
+    n_items, head, positives = 300, np.arange(5), np.array([7, 40, 41])
+    weight = (np.arange(n_items)[::-1] + 1.0) ** 1.0
+    terms = weight / weight.sum() + 1e-4  # the y = 0 terms of popular columns are the larger ones
+    free = np.setdiff1d(np.arange(n_items), np.union1d(head, positives))
+    sums = {}
+    for name, w in (("uniform", None), ("weighted", weight)):
+        draws = [scored_columns(head, positives, n_items, 20, np.random.default_rng([3, u]), w) for u in range(4000)]
+        assert all(np.isin(positives, c[:n]).all() and not np.isin(c[n:], c[:n]).any() for c, _, n, _ in draws)
+        sums[name] = np.array([(terms[c[n:]] * s[n:]).sum() for c, s, n, _ in draws])
+        se = sums[name].std() / np.sqrt(len(draws))
+        assert abs(sums[name].mean() - terms[free].sum()) < 4 * se
+    assert sums["weighted"].std() < 0.5 * sums["uniform"].std()
