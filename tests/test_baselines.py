@@ -212,3 +212,21 @@ def test_item_knn_lists_do_not_depend_on_threads():
     model = ItemKNN(train, Popularity(train), BaselineConfig())
     one, many = recommend(model, ps, k=6, batch=2, threads=1), recommend(model, ps, k=6, batch=2, threads=4)
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+
+
+def test_topk_ties_straddling_the_cut_keep_the_lowest_ids_and_nan_is_never_listed():
+    """Rows where the k-th value ties the (k + 1)-th (many equal scores spread over the row) and rows
+    holding NaN, against a full sort: best first, ties by column id, NaN and excluded columns last."""
+    rng = np.random.default_rng(11)
+    scores = rng.integers(0, 3, size=(40, 2000)).astype(np.float32)
+    scores[5:10] = rng.random((5, 2000), dtype=np.float32)  # rows without ties
+    scores[rng.random(scores.shape) < 0.01] = np.nan
+    scores[20] = np.nan
+    excl = sp.random(40, 2000, density=0.02, format="csr", random_state=4)
+    ids, vals = topk_excluding(scores, excl, 300)
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    s[excl.nonzero()] = -np.inf
+    order = np.lexsort((np.tile(np.arange(2000), (40, 1)), -s), axis=1)[:, :300]
+    want = np.where(np.isfinite(np.take_along_axis(s, order, axis=1)), order, -1)
+    assert np.array_equal(ids, want)
+    assert (ids[20] == -1).all() and not np.isnan(vals).any()
