@@ -134,10 +134,11 @@ def scored_columns(head: np.ndarray, positives: np.ndarray, n_items: int, negati
             drawn, times = np.unique(free[rng.integers(0, rest, size=negatives)], return_counts=True)
             inverse_p = np.full(len(drawn), float(rest))
         else:
-            cdf = np.cumsum(draw_weight[free], dtype=np.float64)
+            weight = draw_weight[free]
+            cdf = np.cumsum(weight, dtype=np.float64)
             picks = np.minimum(np.searchsorted(cdf, rng.random(negatives) * cdf[-1], side="right"), rest - 1)
             at, times = np.unique(picks, return_counts=True)
-            drawn, inverse_p = free[at], cdf[-1] / draw_weight[free[at]]
+            drawn, inverse_p = free[at], cdf[-1] / weight[at]
         cols = np.concatenate([whole, drawn])
         scale = np.concatenate([scale, (times * inverse_p / negatives).astype(np.float32)])
     return cols, scale, len(whole), np.searchsorted(whole, positives)
