@@ -61,3 +61,30 @@ def test_dense_reach_scores_a_runs_list_whole_and_cut_per_category(smoke_run):
     assert all(0.0 <= v <= 1.0 for row in values for v in row)
     assert min(row[2] for row in values) < 1.0  # the smoke budget narrows the vocabulary below the catalogue
     assert "top 500:" in done.stdout
+
+
+def test_long_input_hits_takes_each_playlists_first_r_and_counts_its_seed_artists_tracks():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scipy.sparse as sp
+    from long_input_hits import by_seed_artist, top_r
+
+    listed = top_r(np.array([[3, 1, 0], [2, -1, 4]]), np.array([2, 3]), 5)
+    assert listed.toarray().tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 1]]
+    artist_of = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], dtype=np.float32))
+    seed_artists = sp.csr_matrix(np.array([[1, 0], [0, 0]], dtype=np.float32))  # playlist 0's seeds by artist 0
+    assert by_seed_artist(listed, seed_artists, artist_of) == 1.0  # track 1 of playlist 0; track 3 is artist 1's
+
+
+def test_long_input_hits_splits_each_models_hits_by_count_within_the_withheld(smoke_run):
+    done = subprocess.run([sys.executable, "bench/long_input_hits.py", str(smoke_run), "--models", "als", "dae"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| ") and "category" not in line]
+    withheld = {r[0].strip(): [float(v) for v in r[2:]] for r in rows if r[1].strip() == "withheld"}
+    assert len(withheld) == 10
+    for r in rows:
+        c, values = r[0].strip(), [float(v) for v in r[2:]]
+        assert sum(values[2:]) == values[0]  # the bands split the hits whole
+        assert all(v <= w for v, w in zip(values[2:], withheld[c][2:]))  # no band hits more than it withholds
+        assert 0.0 <= values[1] <= 1.0
+    assert {r[1].strip() for r in rows} == {"withheld", "als", "dae"}
