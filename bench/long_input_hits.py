@@ -35,9 +35,22 @@ def top_r(ids: np.ndarray, n_holdouts: np.ndarray, n_tracks: int) -> sp.csr_matr
     return sp.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows, ids[keep])), shape=(len(ids), n_tracks))
 
 
-def by_seed_artist(tracks: sp.csr_matrix, seed_artists: sp.csr_matrix, artist_of: sp.csr_matrix) -> float:
-    """How many of the entries of tracks [P, T] are by one of their playlist's seed artists [P, A]."""
-    return float(tracks.multiply(seed_artists @ artist_of.T).sum())
+def by_seed_artist(tracks: sp.csr_matrix, seed_artists: sp.csr_matrix, track_artist: np.ndarray) -> int:
+    """How many entries of tracks [P, T] are by one of their playlist's seed artists (seed_artists
+    [P, A], nonzero where the playlist's seeds hold the artist); a track whose artist was not kept
+    (track_artist -1) never is."""
+    entries = tracks.tocoo()
+    artist = track_artist[entries.col]
+    own = artist >= 0
+    return int(np.count_nonzero(np.asarray(seed_artists[entries.row[own], artist[own]])))
+
+
+def table_row(category: int, name: str, listed: sp.csr_matrix, hits: sp.csr_matrix, seed_artists: sp.csr_matrix,
+              track_artist: np.ndarray, band: np.ndarray) -> str:
+    """One markdown row: the hits, the share of the listed entries by a seed's artist, the hits per band."""
+    per_band = np.bincount(band[hits.indices], minlength=len(EDGES) - 1)
+    share = by_seed_artist(listed, seed_artists, track_artist) / max(listed.nnz, 1)
+    return f"| {category} | {name} | {hits.nnz} | {share:.3f} | " + " | ".join(str(n) for n in per_band) + " |"
 
 
 def main() -> None:
@@ -50,25 +63,21 @@ def main() -> None:
     ps = attach_truth(art.playlists("challenge"), args.run / "data" / "local" / "truth.json", art.vocab)
     count = column_counts(binary(art.playlists("train").tracks)).astype(np.int64)
     band = np.searchsorted(EDGES, count, side="right") - 1
-    artist_of = sp.csr_matrix((np.ones(art.vocab.n_tracks, dtype=np.float32),
-                               (np.arange(art.vocab.n_tracks), np.asarray(art.vocab.track_artist))))
-    seed_artists = (binary(ps.tracks) @ artist_of > 0).astype(np.float32)
-    holdout = binary(ps.holdout)
+    track_artist = np.asarray(art.vocab.track_artist)
+    seed_artists, holdout = binary(ps.artists).tocsr(), binary(ps.holdout).tocsr()
     files = list_files(args.run, cfg)
-    models = [m for m in args.models if m in files]
+    lists = {m: load_lists(files[m], "challenge")[0] for m in args.models if m in files}
     bands = " | ".join(f"hits, count {lo}-{hi - 1}" if hi < EDGES[-1] else f"hits, count >= {lo}"
                        for lo, hi in zip(EDGES[:-1], EDGES[1:]))
     print(f"| category | model | hits in the top R | listed by a seed's artist | {bands} |")
     print("|---|---|---|---|" + "---|" * (len(EDGES) - 1))
     for c in np.unique(ps.category):
-        m = ps.category == c
-        print(f"| {c} | withheld | {int(holdout[m].sum())} | {by_seed_artist(holdout[m], seed_artists[m], artist_of) / holdout[m].sum():.3f} | "
-              + " | ".join(str(int(holdout[m][:, band == b].sum())) for b in range(len(EDGES) - 1)) + " |")
-        for name in models:
-            listed = top_r(load_lists(files[name], "challenge")[0][m], ps.n_holdouts[m], art.vocab.n_tracks)
-            hits = listed.multiply(holdout[m]).tocsc()
-            print(f"| {c} | {name} | {int(hits.sum())} | {by_seed_artist(listed, seed_artists[m], artist_of) / max(listed.sum(), 1):.3f} | "
-                  + " | ".join(str(int(hits[:, band == b].sum())) for b in range(len(EDGES) - 1)) + " |")
+        m = np.flatnonzero(ps.category == c)
+        held, seeds = holdout[m], seed_artists[m]
+        print(table_row(c, "withheld", held, held, seeds, track_artist, band))
+        for name, ids in lists.items():
+            listed = top_r(ids[m], ps.n_holdouts[m], art.vocab.n_tracks)
+            print(table_row(c, name, listed, listed.multiply(held).tocsr(), seeds, track_artist, band))
 
 
 if __name__ == "__main__":

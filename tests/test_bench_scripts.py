@@ -70,9 +70,10 @@ def test_long_input_hits_takes_each_playlists_first_r_and_counts_its_seed_artist
 
     listed = top_r(np.array([[3, 1, 0], [2, -1, 4]]), np.array([2, 3]), 5)
     assert listed.toarray().tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 1]]
-    artist_of = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], dtype=np.float32))
-    seed_artists = sp.csr_matrix(np.array([[1, 0], [0, 0]], dtype=np.float32))  # playlist 0's seeds by artist 0
-    assert by_seed_artist(listed, seed_artists, artist_of) == 1.0  # track 1 of playlist 0; track 3 is artist 1's
+    track_artist = np.array([0, 0, 1, 1, -1])  # track 4's artist not kept
+    seed_artists = sp.csr_matrix(np.array([[1, 0], [0, 1]], dtype=np.float32))  # playlist 0: artist 0; 1: artist 1
+    # playlist 0 lists tracks 1 (artist 0: yes) and 3 (artist 1: no); playlist 1 tracks 2 (yes) and 4 (no artist)
+    assert by_seed_artist(listed, seed_artists, track_artist) == 2
 
 
 def test_long_input_hits_splits_each_models_hits_by_count_within_the_withheld(smoke_run):
